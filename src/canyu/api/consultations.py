@@ -1,0 +1,1 @@
+"""JSON API v1 of this feature (see API.md)."""

@@ -1,0 +1,103 @@
+"""Database wiring: one Tortoise app per feature, each with its own migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import connections
+
+#: Tortoise app label -> package. Every feature owns its models and migrations.
+FEATURE_APPS = (
+    "accounts",
+    "notify",
+    "audit",
+    "consultations",
+    "meetings",
+    "openmonth",
+    "voting",
+)
+
+_SQLITE_DEFAULTS = {"journal_mode": "WAL", "busy_timeout": "10000", "synchronous": "NORMAL"}
+
+
+def normalize_url(url: str) -> str:
+    """SQLite gets WAL, a busy timeout and NORMAL sync unless the URL says otherwise."""
+    if not url.startswith("sqlite"):
+        return url
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query))
+    for key, value in _SQLITE_DEFAULTS.items():
+        params.setdefault(key, value)
+    return urlunsplit(parts._replace(query=urlencode(params)))
+
+
+def apps_with_models() -> list[str]:
+    """The feature apps whose models module defines at least one model."""
+    import importlib
+    import inspect
+
+    from tortoise.models import Model
+
+    labels = []
+    for label in FEATURE_APPS:
+        module = importlib.import_module(f"canyu.{label}.models")
+        if any(
+            inspect.isclass(obj) and issubclass(obj, Model) and obj.__module__ == module.__name__
+            for obj in vars(module).values()
+        ):
+            labels.append(label)
+    return labels
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    url = normalize_url(database_url)
+    if url.startswith("sqlite://") and not url.startswith("sqlite://:memory:"):
+        from pathlib import Path
+
+        path = urlsplit(url).netloc + urlsplit(url).path
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            label: {
+                "models": [f"canyu.{label}.models"],
+                "migrations": f"canyu.{label}.migrations",
+                "default_connection": "default",
+            }
+            for label in apps_with_models()
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # ``TORTOISE_ORM`` for Tortoise's own CLI (``tortoise makemigrations``), built lazily so
+    # that importing this module has no side effects.
+    if name == "TORTOISE_ORM":
+        from canyu.settings import Settings
+
+        return tortoise_config(Settings.from_env().database_url)
+    raise AttributeError(name)
+
+
+def dialect() -> str:
+    """``sqlite`` or ``postgres``."""
+    return connections.get("default").capabilities.dialect
+
+
+def is_postgres() -> bool:
+    return dialect() == "postgres"
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Apply every pending migration (what ``canyu migrate`` and ``canyu serve`` do)."""
+    from tortoise import Tortoise
+    from tortoise.migrations.api import migrate
+
+    config = tortoise_config(database_url)
+    try:
+        await migrate(config=config)
+    finally:
+        await Tortoise.close_connections()

@@ -1,0 +1,3 @@
+"""HTML pages of this feature."""
+
+routes: list = []
