@@ -151,8 +151,11 @@ async def _pg_exec(url: str, *statements: str) -> None:
 
     parts = urlsplit(url)
     conn = await asyncpg.connect(
-        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
-        password=parts.password, database=parts.path.lstrip("/"),
+        host=parts.hostname,
+        port=parts.port or 5432,
+        user=parts.username or "postgres",
+        password=parts.password,
+        database=parts.path.lstrip("/"),
     )
     try:
         for statement in statements:
@@ -173,7 +176,12 @@ def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
     PostgreSQL database of this session's own (so parallel runs never share tables)."""
     if POSTGRES_URL:
         dbname = f"canyu_test_{os.getpid()}"
-        run_sync(_pg_exec, POSTGRES_URL, f'DROP DATABASE IF EXISTS "{dbname}"', f'CREATE DATABASE "{dbname}"')
+        run_sync(
+            _pg_exec,
+            POSTGRES_URL,
+            f'DROP DATABASE IF EXISTS "{dbname}"',
+            f'CREATE DATABASE "{dbname}"',
+        )
         url = _pg_admin_url(POSTGRES_URL, dbname)
         run_sync(_migrate, url)
         yield url
@@ -248,7 +256,9 @@ async def app(settings: Settings, db: None) -> Any:
 
 @pytest.fixture
 async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000)
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
@@ -265,7 +275,11 @@ async def sign_in(client: httpx.AsyncClient, mailbox: Mailbox, address: str) -> 
     r = await client.post("/api/v1/auth/token", json={"email": address, "code": code})
     assert r.status_code == 200, r.text
     data = r.json()
-    return {"token": data["token"], "resident_id": data["resident_id"], "headers": {"Authorization": f"Bearer {data['token']}"}}
+    return {
+        "token": data["token"],
+        "resident_id": data["resident_id"],
+        "headers": {"Authorization": f"Bearer {data['token']}"},
+    }
 
 
 async def staff_headers(
@@ -297,7 +311,9 @@ async def html_sign_in(client: httpx.AsyncClient, mailbox: Mailbox, address: str
     assert r.status_code == 200, r.text
     await mailbox.deliver()
     code = code_in(mailbox.to(address)[-1])
-    r = await client.post("/signin/verify", data={"email": address, "code": code, "csrf_token": token, "next": "/"})
+    r = await client.post(
+        "/signin/verify", data={"email": address, "code": code, "csrf_token": token, "next": "/"}
+    )
     assert r.status_code == 303, r.text
 
 
@@ -313,6 +329,11 @@ async def html_staff_sign_in(
     page = await client.get("/staff/signin")
     r = await client.post(
         "/staff/signin",
-        data={"username": username, "password": password, "csrf_token": csrf_of(page.text), "next": "/staff"},
+        data={
+            "username": username,
+            "password": password,
+            "csrf_token": csrf_of(page.text),
+            "next": "/staff",
+        },
     )
     assert r.status_code == 303, r.text

@@ -50,19 +50,27 @@ class LiveServer:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [canyu, "serve", "--port", str(self.port), "--workers", str(self.workers)],
-                env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError("server exited:\n" + self.log_path.read_text(errors="replace")[-4000:])
+                raise RuntimeError(
+                    "server exited:\n" + self.log_path.read_text(errors="replace")[-4000:]
+                )
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise RuntimeError("server did not start:\n" + self.log_path.read_text(errors="replace")[-4000:])
+        raise RuntimeError(
+            "server did not start:\n" + self.log_path.read_text(errors="replace")[-4000:]
+        )
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:

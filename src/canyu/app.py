@@ -19,7 +19,7 @@ from tortoise.contrib.starlette import RegisterTortoise
 from tortoise.exceptions import DBConnectionError, OperationalError
 
 from canyu.accounts.middleware import AuthMiddleware
-from canyu.core import clock, ratelimit, responses, scheduler, security
+from canyu.core import clock, ratelimit, responses, scheduler, security, workdays
 from canyu.core.db import tortoise_config
 from canyu.core.errors import DomainError
 from canyu.core.middleware import CSRFMiddleware, RequestContextMiddleware
@@ -48,6 +48,7 @@ def configure(settings: Settings) -> None:
     clock.set_zone(settings.timezone)
     ratelimit.configure(settings.redis_url, settings.rate_limit_scale)
     notify.configure(settings.base_url, settings.mail_from)
+    workdays.configure(settings.holidays_file or None)
 
 
 def _routes() -> list[BaseRoute]:

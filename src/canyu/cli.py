@@ -78,7 +78,10 @@ def cmd_staff_create(args: argparse.Namespace) -> int:
     from canyu.core.errors import DomainError
 
     if not args.password_stdin:
-        print("error: --password-stdin is required: the password is read from standard input", file=sys.stderr)
+        print(
+            "error: --password-stdin is required: the password is read from standard input",
+            file=sys.stderr,
+        )
         return 2
     password = sys.stdin.readline().rstrip("\r\n")
     settings = Settings.from_env()
@@ -128,7 +131,9 @@ def cmd_outbox_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="canyu", description="Canyu (参与) public-participation platform")
+    parser = argparse.ArgumentParser(
+        prog="canyu", description="Canyu (参与) public-participation platform"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="apply pending migrations, then serve")
@@ -138,14 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--forwarded-allow-ips", default="127.0.0.1")
     serve.set_defaults(func=cmd_serve)
 
-    sub.add_parser("migrate", help="apply pending migrations and exit").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply pending migrations and exit").set_defaults(
+        func=cmd_migrate
+    )
     sub.add_parser("demo", help="load Chinese demo data (idempotent)").set_defaults(func=cmd_demo)
 
     staff = sub.add_parser("staff", help="staff accounts")
     staff_sub = staff.add_subparsers(dest="staff_command", required=True)
     create = staff_sub.add_parser("create", help="create a staff account")
     create.add_argument("username")
-    create.add_argument("--role", required=True, choices=["admin", "organizer", "moderator", "reviewer"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "organizer", "moderator", "reviewer"]
+    )
     create.add_argument("--unit", default=None)
     create.add_argument("--password-stdin", action="store_true")
     create.set_defaults(func=cmd_staff_create)

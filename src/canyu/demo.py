@@ -15,7 +15,7 @@ FEATURE_DEMOS = (
     "canyu.voting.demo",
 )
 
-DEMO_PASSWORD = "canyu-demo-2026"
+DEMO_PASSWORD = "canyu-demo-2026"  # noqa: S105 - printed by `canyu demo`, for demos only
 DEMO_STAFF = (
     ("admin", "admin", "区政务公开办", "区政务公开办管理员"),
     ("fagaiwei", "organizer", "区发展和改革委员会", "发改委联络员"),
@@ -30,8 +30,12 @@ async def load() -> list[str]:
     lines = []
     for username, role, unit, name in DEMO_STAFF:
         if not await Staff.exists(username=username):
-            await accounts.create_staff(username, role, DEMO_PASSWORD, unit_name=unit, display_name=name)
-    lines.append(f"staff accounts: {', '.join(s[0] for s in DEMO_STAFF)} (password: {DEMO_PASSWORD})")
+            await accounts.create_staff(
+                username, role, DEMO_PASSWORD, unit_name=unit, display_name=name
+            )
+    lines.append(
+        f"staff accounts: {', '.join(s[0] for s in DEMO_STAFF)} (password: {DEMO_PASSWORD})"
+    )
     for name in FEATURE_DEMOS:
         try:
             module = importlib.import_module(name)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import code_in, sign_in, staff_headers
-
 from canyu.accounts.models import AuthToken, Resident, SignInCode
 from canyu.core import clock
+from conftest import code_in, sign_in, staff_headers
 
 
 async def test_code_is_mailed_and_exchanged_for_a_token(client, mailbox):
@@ -31,7 +30,9 @@ async def test_code_is_single_use(client, mailbox):
     await client.post("/api/v1/auth/code", json={"email": "a@example.com"})
     await mailbox.deliver()
     code = code_in(mailbox.to("a@example.com")[-1])
-    assert (await client.post("/api/v1/auth/token", json={"email": "a@example.com", "code": code})).status_code == 200
+    assert (
+        await client.post("/api/v1/auth/token", json={"email": "a@example.com", "code": code})
+    ).status_code == 200
     again = await client.post("/api/v1/auth/token", json={"email": "a@example.com", "code": code})
     assert again.status_code == 400
     assert again.json()["error"]["code"] == "invalid_code"
@@ -60,7 +61,9 @@ async def test_five_wrong_codes_lock_the_address_for_fifteen_minutes(client, mai
     code = code_in(mailbox.to(address)[-1])
     wrong = "000000" if code != "000000" else "111111"
     statuses = [
-        (await client.post("/api/v1/auth/token", json={"email": address, "code": wrong})).status_code
+        (
+            await client.post("/api/v1/auth/token", json={"email": address, "code": wrong})
+        ).status_code
         for _ in range(5)
     ]
     assert statuses[:4] == [400, 400, 400, 400]
@@ -79,7 +82,9 @@ async def test_five_wrong_codes_lock_the_address_for_fifteen_minutes(client, mai
     clock.travel(timedelta(minutes=15, seconds=1))
     await client.post("/api/v1/auth/code", json={"email": address})
     await mailbox.deliver()
-    r = await client.post("/api/v1/auth/token", json={"email": address, "code": code_in(mailbox.to(address)[-1])})
+    r = await client.post(
+        "/api/v1/auth/token", json={"email": address, "code": code_in(mailbox.to(address)[-1])}
+    )
     assert r.status_code == 200
 
 
@@ -98,9 +103,15 @@ async def test_bad_input_gets_chinese_4xx_and_changes_nothing(client, mailbox):
         error = r.json()["error"]
         assert error["code"]
         assert any("\u4e00" <= ch <= "\u9fff" for ch in error["message"]), error
-    r = await client.post("/api/v1/auth/code", content=b"{not json", headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/auth/code", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
-    r = await client.post("/api/v1/auth/code", content=b"x" * (13 * 1024 * 1024), headers={"content-type": "application/json"})
+    r = await client.post(
+        "/api/v1/auth/code",
+        content=b"x" * (13 * 1024 * 1024),
+        headers={"content-type": "application/json"},
+    )
     assert r.status_code == 413
     await mailbox.deliver()
     assert mailbox.messages == []
@@ -110,19 +121,32 @@ async def test_bad_input_gets_chinese_4xx_and_changes_nothing(client, mailbox):
 async def test_profile_update_validates_phone_and_district(client, mailbox):
     who = await sign_in(client, mailbox, "zhao@example.com")
     h = who["headers"]
-    r = await client.put("/api/v1/me", headers=h, json={"name": "赵丽", "phone": "13812345678", "district": "花木街道", "birth_year": 1980})
+    r = await client.put(
+        "/api/v1/me",
+        headers=h,
+        json={"name": "赵丽", "phone": "13812345678", "district": "花木街道", "birth_year": 1980},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["district"] == "花木街道"
-    for bad in ({"phone": "12345"}, {"district": "朝阳区"}, {"birth_year": 1800}, {"name": "x" * 51}):
+    for bad in (
+        {"phone": "12345"},
+        {"district": "朝阳区"},
+        {"birth_year": 1800},
+        {"name": "x" * 51},
+    ):
         r = await client.put("/api/v1/me", headers=h, json=bad)
         assert r.status_code == 422, (bad, r.text)
     me = (await client.get("/api/v1/me", headers=h)).json()
-    assert me["phone"] == "13812345678" and me["district"] == "花木街道" and me["birth_year"] == 1980
+    assert (
+        me["phone"] == "13812345678" and me["district"] == "花木街道" and me["birth_year"] == 1980
+    )
 
 
 async def test_tokens_are_required_expire_and_revoke(client, mailbox):
     assert (await client.get("/api/v1/me")).status_code == 401
-    assert (await client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})).status_code == 401
+    assert (
+        await client.get("/api/v1/me", headers={"Authorization": "Bearer nope"})
+    ).status_code == 401
     who = await sign_in(client, mailbox, "t@example.com")
     assert (await client.get("/api/v1/me", headers=who["headers"])).status_code == 200
     assert (await client.delete("/api/v1/auth/token", headers=who["headers"])).status_code == 200
@@ -137,14 +161,22 @@ async def test_staff_token_and_lockout(client):
     headers = await staff_headers(client, "admin1", "admin")
     assert headers["Authorization"].startswith("Bearer ")
     for _ in range(4):
-        r = await client.post("/api/v1/staff/token", json={"username": "admin1", "password": "wrong password!"})
+        r = await client.post(
+            "/api/v1/staff/token", json={"username": "admin1", "password": "wrong password!"}
+        )
         assert r.status_code == 401
-    r = await client.post("/api/v1/staff/token", json={"username": "admin1", "password": "wrong password!"})
+    r = await client.post(
+        "/api/v1/staff/token", json={"username": "admin1", "password": "wrong password!"}
+    )
     assert r.status_code == 429
-    r = await client.post("/api/v1/staff/token", json={"username": "admin1", "password": "correct horse battery"})
+    r = await client.post(
+        "/api/v1/staff/token", json={"username": "admin1", "password": "correct horse battery"}
+    )
     assert r.status_code == 429
     clock.travel(timedelta(minutes=16))
-    r = await client.post("/api/v1/staff/token", json={"username": "admin1", "password": "correct horse battery"})
+    r = await client.post(
+        "/api/v1/staff/token", json={"username": "admin1", "password": "correct horse battery"}
+    )
     assert r.status_code == 200
 
 

@@ -36,12 +36,19 @@ def e2e_mailbox() -> Iterator[Mailbox]:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory, e2e_mailbox: Mailbox) -> Iterator[LiveServer]:
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, e2e_mailbox: Mailbox
+) -> Iterator[LiveServer]:
     """One server per test module, on its own migrated database."""
     var = tmp_path_factory.mktemp("live")
     if POSTGRES_URL:
         dbname = f"canyu_e2e_{os.getpid()}_{var.name}".replace("-", "_")[:60]
-        run_sync(_pg_exec, POSTGRES_URL, f'DROP DATABASE IF EXISTS "{dbname}"', f'CREATE DATABASE "{dbname}"')
+        run_sync(
+            _pg_exec,
+            POSTGRES_URL,
+            f'DROP DATABASE IF EXISTS "{dbname}"',
+            f'CREATE DATABASE "{dbname}"',
+        )
         url = _pg_admin_url(POSTGRES_URL, dbname)
     else:
         url = f"sqlite://{var / 'live.sqlite3'}"
@@ -64,8 +71,13 @@ def browser() -> Iterator[object]:
             executable_path=CHROMIUM,
             headless=True,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
                 "--disable-dev-shm-usage",
             ],
         )
@@ -114,4 +126,4 @@ def wait_for_mail(mailbox: Mailbox, address: str, count: int = 1, timeout: float
     raise AssertionError(f"no mail for {address} within {timeout}s")
 
 
-__all__ = ["assert_accessible", "wait_for_mail", "shutil"]
+__all__ = ["assert_accessible", "shutil", "wait_for_mail"]

@@ -16,7 +16,11 @@ from canyu.core.web import form_data, path_int, redirect, safe_next, user
 
 
 async def signin_page(request: Request) -> Response:
-    return render(request, "accounts/signin.html", {"next": safe_next(request.query_params.get("next")), "email": "", "error": None})
+    return render(
+        request,
+        "accounts/signin.html",
+        {"next": safe_next(request.query_params.get("next")), "email": "", "error": None},
+    )
 
 
 async def signin_send(request: Request) -> Response:
@@ -27,10 +31,14 @@ async def signin_send(request: Request) -> Response:
         await service.request_code(email, client_ip(request))
     except DomainError as exc:
         return render(
-            request, "accounts/signin.html",
-            {"next": next_url, "email": email, "error": exc}, status_code=exc.status,
+            request,
+            "accounts/signin.html",
+            {"next": next_url, "email": email, "error": exc},
+            status_code=exc.status,
         )
-    return render(request, "accounts/signin_code.html", {"next": next_url, "email": email, "error": None})
+    return render(
+        request, "accounts/signin_code.html", {"next": next_url, "email": email, "error": None}
+    )
 
 
 async def signin_verify(request: Request) -> Response:
@@ -41,8 +49,10 @@ async def signin_verify(request: Request) -> Response:
         resident = await service.verify_code(email, str(data.get("code", "")), client_ip(request))
     except DomainError as exc:
         return render(
-            request, "accounts/signin_code.html",
-            {"next": next_url, "email": email, "error": exc}, status_code=exc.status,
+            request,
+            "accounts/signin_code.html",
+            {"next": next_url, "email": email, "error": exc},
+            status_code=exc.status,
         )
     token = await service.issue_token(resident=resident, kind="session")
     request.session["token"] = token
@@ -62,7 +72,15 @@ async def signout(request: Request) -> Response:
 async def profile_page(request: Request) -> Response:
     me = require_resident(user(request))
     resident = await service.get_resident(me.id)
-    return render(request, "accounts/profile.html", {"resident": resident, "error": None, "next": safe_next(request.query_params.get("next"), "")})
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "resident": resident,
+            "error": None,
+            "next": safe_next(request.query_params.get("next"), ""),
+        },
+    )
 
 
 async def profile_save(request: Request) -> Response:
@@ -76,7 +94,12 @@ async def profile_save(request: Request) -> Response:
         for key in service.PROFILE_FIELDS:
             if key in data:
                 setattr(resident, key, data[key])
-        return render(request, "accounts/profile.html", {"resident": resident, "error": exc, "next": next_url}, status_code=exc.status)
+        return render(
+            request,
+            "accounts/profile.html",
+            {"resident": resident, "error": exc, "next": next_url},
+            status_code=exc.status,
+        )
     flash(request, "资料已保存。")
     return redirect(request, next_url or "/me")
 
@@ -85,7 +108,15 @@ async def profile_save(request: Request) -> Response:
 
 
 async def staff_signin_page(request: Request) -> Response:
-    return render(request, "accounts/staff_signin.html", {"error": None, "username": "", "next": safe_next(request.query_params.get("next"), "/staff")})
+    return render(
+        request,
+        "accounts/staff_signin.html",
+        {
+            "error": None,
+            "username": "",
+            "next": safe_next(request.query_params.get("next"), "/staff"),
+        },
+    )
 
 
 async def staff_signin(request: Request) -> Response:
@@ -93,9 +124,16 @@ async def staff_signin(request: Request) -> Response:
     username = str(data.get("username", ""))[:64]
     next_url = safe_next(data.get("next"), "/staff")
     try:
-        staff = await service.authenticate_staff(username, str(data.get("password", "")), client_ip(request))
+        staff = await service.authenticate_staff(
+            username, str(data.get("password", "")), client_ip(request)
+        )
     except DomainError as exc:
-        return render(request, "accounts/staff_signin.html", {"error": exc, "username": username, "next": next_url}, status_code=exc.status)
+        return render(
+            request,
+            "accounts/staff_signin.html",
+            {"error": exc, "username": username, "next": next_url},
+            status_code=exc.status,
+        )
     request.session["token"] = await service.issue_token(staff=staff, kind="session")
     return redirect(request, next_url)
 
@@ -108,8 +146,16 @@ async def staff_home(request: Request) -> Response:
 async def staff_admin(request: Request) -> Response:
     authorize(user(request), {"admin"})
     return render(
-        request, "accounts/staff_admin.html",
-        {"staff": await service.list_staff(), "units": await service.list_units(), "roles": ROLES, "role_labels": ROLE_LABELS, "error": None, "form": {}},
+        request,
+        "accounts/staff_admin.html",
+        {
+            "staff": await service.list_staff(),
+            "units": await service.list_units(),
+            "roles": ROLES,
+            "role_labels": ROLE_LABELS,
+            "error": None,
+            "form": {},
+        },
     )
 
 
@@ -118,14 +164,25 @@ async def staff_create(request: Request) -> Response:
     data = await form_data(request)
     try:
         await service.create_staff(
-            str(data.get("username", "")), str(data.get("role", "")), str(data.get("password", "")),
+            str(data.get("username", "")),
+            str(data.get("role", "")),
+            str(data.get("password", "")),
             unit_name=str(data.get("unit", "")).strip() or None,
-            display_name=str(data.get("display_name", "")).strip(), actor=me,
+            display_name=str(data.get("display_name", "")).strip(),
+            actor=me,
         )
     except DomainError as exc:
         return render(
-            request, "accounts/staff_admin.html",
-            {"staff": await service.list_staff(), "units": await service.list_units(), "roles": ROLES, "role_labels": ROLE_LABELS, "error": exc, "form": data},
+            request,
+            "accounts/staff_admin.html",
+            {
+                "staff": await service.list_staff(),
+                "units": await service.list_units(),
+                "roles": ROLES,
+                "role_labels": ROLE_LABELS,
+                "error": exc,
+                "form": data,
+            },
             status_code=exc.status,
         )
     flash(request, "账号已创建。")
@@ -138,7 +195,8 @@ async def staff_update(request: Request) -> Response:
     data = await form_data(request)
     active = data.get("active")
     await service.update_staff(
-        staff_id, me,
+        staff_id,
+        me,
         role=data.get("role") or None,
         unit_name=data.get("unit") if "unit" in data else None,
         active=None if active is None else active == "1",
@@ -152,8 +210,14 @@ async def audit_log(request: Request) -> Response:
     authorize(user(request), {"admin"})
     action = request.query_params.get("action") or None
     before = request.query_params.get("before")
-    entries = await audit.entries(action=action, before_id=int(before) if before and before.isdigit() else None)
-    return render(request, "audit/log.html", {"entries": entries, "action": action, "labels": audit.ACTION_LABELS})
+    entries = await audit.entries(
+        action=action, before_id=int(before) if before and before.isdigit() else None
+    )
+    return render(
+        request,
+        "audit/log.html",
+        {"entries": entries, "action": action, "labels": audit.ACTION_LABELS},
+    )
 
 
 routes = [

@@ -15,8 +15,8 @@ from canyu.accounts.models import AuthToken, Resident, SignInCode, SignInLock, S
 from canyu.audit import service as audit
 from canyu.core import clock
 from canyu.core.districts import is_district
-from canyu.core.i18n import N_
 from canyu.core.errors import Conflict, DomainError, NotFound, RateLimited, Unauthorized
+from canyu.core.i18n import N_
 from canyu.core.permissions import ROLES, Principal
 from canyu.core.ratelimit import limiter, network_of
 from canyu.core.security import (
@@ -75,9 +75,7 @@ def _is_locked(lock: SignInLock | None) -> bool:
 
 
 def _locked_error() -> RateLimited:
-    return RateLimited(
-        "验证码错误次数过多，此邮箱已锁定 15 分钟，请稍后再试。", code="locked"
-    )
+    return RateLimited("验证码错误次数过多，此邮箱已锁定 15 分钟，请稍后再试。", code="locked")
 
 
 async def request_code(email: Any, ip: str | None = None) -> None:
@@ -134,7 +132,9 @@ async def _count_failure(identity: str, ip: str | None) -> None:
             except IntegrityError:
                 await SignInLock.filter(email_hmac=identity).update(failures=F("failures") + 1)
         lock = await SignInLock.get(email_hmac=identity)
-        await audit.record("resident.code_failed", ip=ip, target_type="identity", failures=lock.failures)
+        await audit.record(
+            "resident.code_failed", ip=ip, target_type="identity", failures=lock.failures
+        )
         if lock.failures >= MAX_CODE_FAILURES:
             await SignInLock.filter(id=lock.id).update(
                 locked_until=clock.now() + CODE_LOCK, failures=0
@@ -248,7 +248,9 @@ async def revoke_token(token_id: int) -> None:
 
 async def revoke_all(*, resident_id: int | None = None, staff_id: int | None = None) -> None:
     query = AuthToken.filter(revoked_at__isnull=True)
-    query = query.filter(resident_id=resident_id) if resident_id else query.filter(staff_id=staff_id)
+    query = (
+        query.filter(resident_id=resident_id) if resident_id else query.filter(staff_id=staff_id)
+    )
     await query.update(revoked_at=clock.now())
 
 
@@ -290,7 +292,9 @@ def validate_profile(data: dict[str, Any]) -> dict[str, Any]:
     if "district" in data and data["district"] is not None:
         district = str(data["district"]).strip()
         if district and not is_district(district):
-            raise DomainError("invalid_district", "请从列表中选择浦东新区的街镇。", field="district")
+            raise DomainError(
+                "invalid_district", "请从列表中选择浦东新区的街镇。", field="district"
+            )
         clean["district"] = district
     if "birth_year" in data:
         year = data["birth_year"]
@@ -326,9 +330,7 @@ async def update_profile(resident_id: int, data: dict[str, Any]) -> Resident:
     try:
         await Resident.filter(id=resident_id).update(**clean)
     except IntegrityError:
-        raise Conflict(
-            "phone_taken", "该手机号码已被其他账号使用。", field="phone"
-        ) from None
+        raise Conflict("phone_taken", "该手机号码已被其他账号使用。", field="phone") from None
     for key, value in clean.items():
         setattr(resident, key, value)
     return resident
@@ -369,7 +371,9 @@ async def create_staff(
     username = (username or "").strip()
     if not re.fullmatch(r"[A-Za-z0-9_.-]{3,64}", username):
         raise DomainError(
-            "invalid_username", "用户名须为 3–64 位字母、数字、点、下划线或连字符。", field="username"
+            "invalid_username",
+            "用户名须为 3–64 位字母、数字、点、下划线或连字符。",
+            field="username",
         )
     if role not in ROLES:
         raise DomainError("invalid_role", "角色无效。", field="role")
@@ -411,7 +415,9 @@ async def authenticate_staff(username: Any, password: Any, ip: str | None = None
     if staff is None:
         verify_password(DUMMY_PASSWORD_HASH, password)
         async with in_transaction():
-            await audit.record("staff.sign_in_failed", ip=ip, username=username[:64], reason="unknown")
+            await audit.record(
+                "staff.sign_in_failed", ip=ip, username=username[:64], reason="unknown"
+            )
         raise Unauthorized("用户名或密码不正确。", code="invalid_credentials")
     now = clock.now()
     if staff.locked_until and staff.locked_until > now:
@@ -421,19 +427,27 @@ async def authenticate_staff(username: Any, password: Any, ip: str | None = None
             await Staff.filter(id=staff.id).update(failed_logins=F("failed_logins") + 1)
             failures = (await Staff.get(id=staff.id)).failed_logins
             await audit.record(
-                "staff.sign_in_failed", ip=ip, target_type="staff", target_id=staff.id,
-                username=staff.username, failures=failures,
+                "staff.sign_in_failed",
+                ip=ip,
+                target_type="staff",
+                target_id=staff.id,
+                username=staff.username,
+                failures=failures,
             )
             locked = failures >= MAX_PASSWORD_FAILURES
             if locked:
-                await Staff.filter(id=staff.id).update(locked_until=now + PASSWORD_LOCK, failed_logins=0)
+                await Staff.filter(id=staff.id).update(
+                    locked_until=now + PASSWORD_LOCK, failed_logins=0
+                )
                 await audit.record("staff.locked", ip=ip, target_type="staff", target_id=staff.id)
         # Raised after the transaction: an exception inside it would roll the count back.
         if locked:
             raise RateLimited("密码错误次数过多，账号已锁定 15 分钟。", code="locked")
         raise Unauthorized("用户名或密码不正确。", code="invalid_credentials")
     async with in_transaction():
-        await Staff.filter(id=staff.id).update(failed_logins=0, locked_until=None, last_login_at=now)
+        await Staff.filter(id=staff.id).update(
+            failed_logins=0, locked_until=None, last_login_at=now
+        )
         await audit.record(
             "staff.sign_in", _staff_principal(staff), ip=ip, target_type="staff", target_id=staff.id
         )
@@ -482,7 +496,8 @@ async def update_staff(
         if unit_name is not None:
             changes["unit_id"] = (await ensure_unit(unit_name)).id if unit_name.strip() else None
         if (changes.get("role", staff.role) == "organizer") and not changes.get(
-            "unit_id", staff.unit_id  # type: ignore[attr-defined]
+            "unit_id",
+            staff.unit_id,  # type: ignore[attr-defined]
         ):
             raise DomainError("unit_required", "组织者必须属于一个单位。", field="unit")
         await Staff.filter(id=staff_id).update(**changes)
@@ -507,4 +522,6 @@ async def find_residents(query: str, limit: int = 20) -> list[Resident]:
         except DomainError:
             return []
         return await Resident.filter(email_hmac=identity, deleted_at__isnull=True).limit(limit)
-    return await Resident.filter(Q(name=query) | Q(phone=query), deleted_at__isnull=True).limit(limit)
+    return await Resident.filter(Q(name=query) | Q(phone=query), deleted_at__isnull=True).limit(
+        limit
+    )

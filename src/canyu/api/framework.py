@@ -81,7 +81,16 @@ def endpoint(
     def register(handler: Handler) -> Handler:
         REGISTRY.append(
             Endpoint(
-                method.upper(), path, handler, summary, tag, body, response, status, auth, errors,
+                method.upper(),
+                path,
+                handler,
+                summary,
+                tag,
+                body,
+                response,
+                status,
+                auth,
+                errors,
                 description,
             )
         )
@@ -188,7 +197,9 @@ def _route(ep: Endpoint) -> Route:
             content_type = request.headers.get("content-type", "")
             raw = await request.body()
             if raw.strip() and "json" not in content_type:
-                raise DomainError("unsupported_media_type", "请求体须为 JSON（application/json）。", 415)
+                raise DomainError(
+                    "unsupported_media_type", "请求体须为 JSON（application/json）。", 415
+                )
             body = parse_body(raw, ep.body)
         else:
             body = None

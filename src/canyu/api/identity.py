@@ -56,9 +56,16 @@ class Accepted(BaseModel):
 
 
 @endpoint(
-    "POST", "/auth/code", summary="发送登录验证码", tag="identity", body=CodeRequest,
-    response=Accepted, status=202,
-    description="向邮箱发送 6 位验证码（10 分钟内有效，只能使用一次）。地址锁定期间答复 429 locked。",
+    "POST",
+    "/auth/code",
+    summary="发送登录验证码",
+    tag="identity",
+    body=CodeRequest,
+    response=Accepted,
+    status=202,
+    description=(
+        "向邮箱发送 6 位验证码（10 分钟内有效，只能使用一次）。地址锁定期间答复 429 locked。"
+    ),
 )
 async def request_code(ctx: ApiContext, body: CodeRequest) -> Response:
     await accounts.request_code(body.email, ctx.ip)
@@ -66,7 +73,11 @@ async def request_code(ctx: ApiContext, body: CodeRequest) -> Response:
 
 
 @endpoint(
-    "POST", "/auth/token", summary="用验证码换取访问令牌", tag="identity", body=TokenRequest,
+    "POST",
+    "/auth/token",
+    summary="用验证码换取访问令牌",
+    tag="identity",
+    body=TokenRequest,
     response=TokenAnswer,
     description="验证码错误答复 400；连续 5 次错误后该地址锁定 15 分钟，期间一律答复 429 locked。",
 )
@@ -77,18 +88,32 @@ async def issue_token(ctx: ApiContext, body: TokenRequest) -> TokenAnswer:
 
 
 @endpoint(
-    "POST", "/staff/token", summary="工作人员登录", tag="identity", body=StaffTokenRequest,
-    response=StaffTokenAnswer, errors=(401,),
+    "POST",
+    "/staff/token",
+    summary="工作人员登录",
+    tag="identity",
+    body=StaffTokenRequest,
+    response=StaffTokenAnswer,
+    errors=(401,),
 )
 async def staff_token(ctx: ApiContext, body: StaffTokenRequest) -> StaffTokenAnswer:
     staff = await accounts.authenticate_staff(body.username, body.password, ctx.ip)
     token = await accounts.issue_token(staff=staff, kind="api")
     await staff.fetch_related("unit")
-    return StaffTokenAnswer(token=token, role=staff.role, unit=staff.unit.name if staff.unit else None)
+    return StaffTokenAnswer(
+        token=token, role=staff.role, unit=staff.unit.name if staff.unit else None
+    )
 
 
-@endpoint("DELETE", "/auth/token", summary="注销当前访问令牌", tag="identity", auth="optional",
-          response=Accepted, errors=(401,))
+@endpoint(
+    "DELETE",
+    "/auth/token",
+    summary="注销当前访问令牌",
+    tag="identity",
+    auth="optional",
+    response=Accepted,
+    errors=(401,),
+)
 async def revoke_token(ctx: ApiContext) -> Accepted:
     if ctx.user is None or ctx.user.token_id is None:
         from canyu.core.errors import Unauthorized
@@ -105,8 +130,14 @@ async def get_me(ctx: ApiContext) -> Profile:
 
 
 @endpoint(
-    "PUT", "/me", summary="修改我的资料", tag="identity", auth="resident", body=ProfileUpdate,
-    response=Profile, errors=(409,),
+    "PUT",
+    "/me",
+    summary="修改我的资料",
+    tag="identity",
+    auth="resident",
+    body=ProfileUpdate,
+    response=Profile,
+    errors=(409,),
 )
 async def put_me(ctx: ApiContext, body: ProfileUpdate) -> Profile:
     resident = await accounts.update_profile(ctx.resident.id, body.model_dump(exclude_unset=True))

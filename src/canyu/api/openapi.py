@@ -79,7 +79,9 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 1} if conv == "int" else {"type": "string"},
+                "schema": {"type": "integer", "minimum": 1}
+                if conv == "int"
+                else {"type": "string"},
             }
         )
     if params:

@@ -48,7 +48,9 @@ class Conflict(DomainError):
 class Forbidden(DomainError):
     status = 403
 
-    def __init__(self, message: str = N_("您没有执行此操作的权限。"), code: str = "forbidden") -> None:
+    def __init__(
+        self, message: str = N_("您没有执行此操作的权限。"), code: str = "forbidden"
+    ) -> None:
         super().__init__(code, message)
 
 
@@ -63,7 +65,10 @@ class RateLimited(DomainError):
     status = 429
 
     def __init__(
-        self, message: str = N_("操作过于频繁，请稍后再试。"), code: str = "rate_limited", **params: Any
+        self,
+        message: str = N_("操作过于频繁，请稍后再试。"),
+        code: str = "rate_limited",
+        **params: Any,
     ) -> None:
         super().__init__(code, message, **params)
 

@@ -20,7 +20,9 @@ LOCALES = {"zh_CN": "中文", "en": "English"}
 #: The ``lang`` attribute of <html> for each locale.
 HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
 
-_locale: contextvars.ContextVar[str] = contextvars.ContextVar("canyu_locale", default=DEFAULT_LOCALE)
+_locale: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "canyu_locale", default=DEFAULT_LOCALE
+)
 
 
 def N_(message: str) -> str:

@@ -69,7 +69,9 @@ def extract() -> dict[str, dict[str, list[str]]]:
     found: dict[str, dict[str, list[str]]] = {}
     seen: dict[str, str] = {}
     for path, method in _sources():
-        options = {"extensions": "jinja2.ext.i18n", "trimmed": "false"} if method == "jinja2" else {}
+        options = (
+            {"extensions": "jinja2.ext.i18n", "trimmed": "false"} if method == "jinja2" else {}
+        )
         method_name = "jinja2.ext:babel_extract" if method == "jinja2" else "python"
         for lineno, message, _comments, _context in extract_from_file(
             method_name, str(path), keywords=KEYWORDS, options=options
@@ -115,7 +117,8 @@ def update() -> list[str]:
             for msgid, places in sorted(found.get(domain, {}).items()):
                 translation = known.get(msgid, "")
                 catalog.add(
-                    msgid, translation,
+                    msgid,
+                    translation,
                     locations=[(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in places[:3]],
                 )
                 if not translation:
@@ -126,7 +129,9 @@ def update() -> list[str]:
                 path.unlink(missing_ok=True)
                 continue
             with path.open("wb") as f:
-                write_po(f, catalog, width=0, omit_header=True, sort_output=True, include_lineno=False)
+                write_po(
+                    f, catalog, width=0, omit_header=True, sort_output=True, include_lineno=False
+                )
     return missing
 
 
@@ -134,14 +139,12 @@ def untranslated_template_text() -> list[str]:
     """Chinese text written straight into a template instead of through ``_()``."""
     import jinja2
 
-    env = jinja2.Environment(extensions=["jinja2.ext.i18n"])
+    env = jinja2.Environment(extensions=["jinja2.ext.i18n"], autoescape=True)
     problems = []
     for path in sorted(TEMPLATES.rglob("*.html")) + sorted(TEMPLATES.rglob("*.txt")):
         source = path.read_text(encoding="utf-8")
-        for lineno, token, value in env.lex(source):
-            if token == "data" and CJK.search(value):
-                text = CJK.search(value)
-                assert text
+        for lineno, kind, value in env.lex(source):
+            if kind == "data" and CJK.search(value):
                 problems.append(f"{path.relative_to(PROJECT_ROOT)}:{lineno}: {value.strip()[:40]}")
     return problems
 

@@ -183,7 +183,9 @@ class CSRFMiddleware:
                 sent = value if isinstance(value, str) else None
                 await form.close()
         if not sent or not secrets.compare_digest(sent, token):
-            await self._refuse(scope, receive, send, N_("页面已过期或来源不明，请刷新页面后重新提交。"))
+            await self._refuse(
+                scope, receive, send, N_("页面已过期或来源不明，请刷新页面后重新提交。")
+            )
             return
         await self.app(scope, _replay(body_messages, receive) if body_messages else receive, send)
 

@@ -38,7 +38,9 @@ async def set_large_text(request: Request) -> Response:
     form = await request.form()
     on = str(form.get("large", "")) == "1"
     response = redirect(request, safe_next(str(form.get("next", "/"))))
-    response.set_cookie("canyu_large", "1" if on else "0", max_age=ONE_YEAR, samesite="lax", httponly=True)
+    response.set_cookie(
+        "canyu_large", "1" if on else "0", max_age=ONE_YEAR, samesite="lax", httponly=True
+    )
     return response
 
 

@@ -103,14 +103,18 @@ async def domain_error_handler(request: Request, exc: Exception) -> Response:
         target = "/staff/signin" if request.url.path.startswith(("/staff", "/admin")) else "/signin"
         return RedirectResponse(f"{target}?next={quote(request.url.path)}", status_code=303)
     headers = {"Retry-After": "5"} if exc.status in (429, 503) else None
-    return error_response(request, exc.status, exc.code, exc.message, exc.params, exc.field, headers)
+    return error_response(
+        request, exc.status, exc.code, exc.message, exc.params, exc.field, headers
+    )
 
 
 async def http_error_handler(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     status = exc.status_code
     message = _MESSAGES.get(status, "请求有误，请检查后重试。")
-    return error_response(request, status, _CODES.get(status, "error"), message, headers=exc.headers)
+    return error_response(
+        request, status, _CODES.get(status, "error"), message, headers=exc.headers
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:

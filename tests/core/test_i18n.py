@@ -1,0 +1,46 @@
+"""Chinese is the source language; every UI string has an English translation."""
+
+from __future__ import annotations
+
+from canyu.core import i18n
+from canyu.core.i18n_extract import all_translations, extract, untranslated_template_text
+
+
+def test_every_ui_string_is_translated_to_english():
+    translations = all_translations("en")
+    missing = sorted(
+        f"{msgid!r} ({places[0]})"
+        for domain in extract().values()
+        for msgid, places in domain.items()
+        if not translations.get(msgid)
+    )
+    assert not missing, "untranslated (run `make i18n` and fill locale/en/*.po):\n" + "\n".join(
+        missing
+    )
+
+
+def test_no_chinese_text_is_written_into_a_template_without_gettext():
+    problems = untranslated_template_text()
+    assert not problems, "wrap these in {{ _(...) }}:\n" + "\n".join(problems)
+
+
+def test_placeholders_survive_translation():
+    import re
+
+    translations = all_translations("en")
+    pattern = re.compile(r"%\(\w+\)s")
+    broken = [
+        msgid
+        for msgid, text in translations.items()
+        if text and sorted(pattern.findall(msgid)) != sorted(pattern.findall(text))
+    ]
+    assert not broken, broken
+
+
+def test_gettext_follows_the_locale():
+    token = i18n.set_locale("en")
+    try:
+        assert i18n.gettext("首页") == "Home"
+    finally:
+        i18n._locale.reset(token)
+    assert i18n.gettext("首页") == "首页"

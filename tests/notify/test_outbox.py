@@ -1,0 +1,103 @@
+"""The outbox: mail is written with the change, sent later, retried, never lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from tortoise.transactions import in_transaction
+
+from canyu.core import clock
+from canyu.notify import worker
+from canyu.notify.models import OutboxMail
+from canyu.notify.service import Attachment, queue_mail
+
+
+async def _queue(n: int) -> None:
+    for i in range(n):
+        async with in_transaction():
+            await queue_mail(
+                f"r{i}@example.com",
+                "sign_in_code",
+                "参与平台登录验证码",
+                {"code": f"{i:06d}", "minutes": 10},
+            )
+
+
+async def test_mail_rolled_back_with_its_change_is_never_sent(db, settings, mailbox):
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            await queue_mail(
+                "a@example.com",
+                "sign_in_code",
+                "参与平台登录验证码",
+                {"code": "123456", "minutes": 10},
+            )
+            raise RuntimeError("the change failed")
+    assert await OutboxMail.all().count() == 0
+    assert await mailbox.deliver() == []
+
+
+async def test_smtp_outage_delays_mail_but_loses_and_doubles_none(db, settings, mailbox):
+    mailbox.stop()  # the SMTP server is down for the whole first part
+    await _queue(20)
+    for _ in range(3):
+        assert await worker.run_once(settings) == 0
+        clock.travel(timedelta(minutes=1))
+    pending = await OutboxMail.filter(status="pending").count()
+    assert pending == 20
+    assert (await OutboxMail.get(to_addr="r0@example.com")).attempts >= 1
+    mailbox.start()  # back up
+    clock.travel(timedelta(hours=1))
+    await mailbox.deliver()
+    received = sorted(str(m["To"]) for m in mailbox.messages)
+    assert received == sorted(f"r{i}@example.com" for i in range(20))
+    assert await OutboxMail.filter(status="sent").count() == 20
+    # Running again sends nothing twice.
+    await mailbox.deliver()
+    assert len(mailbox.messages) == 20
+
+
+async def test_temporary_refusal_is_retried_with_backoff(db, settings, mailbox):
+    mailbox.handler.refuse = True
+    await _queue(1)
+    assert await worker.run_once(settings) == 0
+    mail = await OutboxMail.get()
+    assert mail.status == "pending" and mail.attempts == 1
+    assert mail.next_attempt_at > clock.now()
+    assert await worker.run_once(settings) == 0  # not due yet: no new attempt
+    assert (await OutboxMail.get()).attempts == 1
+    mailbox.handler.refuse = False
+    clock.travel(timedelta(seconds=6))
+    assert await worker.run_once(settings) == 1
+    assert len(mailbox.messages) == 1
+
+
+async def test_two_workers_never_send_the_same_mail(db, settings, mailbox):
+    await _queue(30)
+    await asyncio.gather(worker.run_once(settings, "w1"), worker.run_once(settings, "w2"))
+    await mailbox.deliver()
+    to = [str(m["To"]) for m in mailbox.messages]
+    assert len(to) == 30 and len(set(to)) == 30
+
+
+async def test_mail_has_text_html_and_attachments(db, settings, mailbox):
+    async with in_transaction():
+        await queue_mail(
+            "att@example.com",
+            "sign_in_code",
+            "参与平台登录验证码",
+            {"code": "654321", "minutes": 10},
+            attachments=[
+                Attachment("event.ics", "text/calendar", b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+            ],
+        )
+    [message] = await mailbox.deliver()
+    assert message["Subject"] == "参与平台登录验证码"
+    assert message["Message-ID"]
+    assert "654321" in message.get_body(preferencelist=("plain",)).get_content()
+    assert message.get_body(preferencelist=("html",)) is not None
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == "event.ics"
+    assert attachment.get_content_type() == "text/calendar"
