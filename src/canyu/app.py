@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await ratelimit.limiter().close()
 
     exception_handlers = {
         DomainError: responses.domain_error_handler,

@@ -26,7 +26,7 @@ class RateLimiter:
             url = redis_url
             if url.startswith(("redis://", "rediss://")):
                 url = "async+" + url
-            storage = storage_from_string(url)
+            storage = storage_from_string(url, implementation="redispy")
         else:
             storage = MemoryStorage()
         self.storage = storage
@@ -52,6 +52,14 @@ class RateLimiter:
 
     async def reset(self) -> None:
         await self.storage.reset()
+
+    async def close(self) -> None:
+        """Close the Redis connections (they belong to the event loop that opened them)."""
+        bridge = getattr(self.storage, "bridge", None)
+        if bridge is not None:
+            for readonly in (False, True):
+                client = bridge.get_connection(readonly=readonly)
+                await client.aclose()
 
 
 _limiter = RateLimiter()
