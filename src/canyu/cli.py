@@ -130,6 +130,37 @@ def cmd_outbox_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """A consistent copy of the SQLite database while the app keeps running (VACUUM INTO)."""
+    import sqlite3
+    from urllib.parse import urlsplit
+
+    from canyu.core.db import normalize_url
+
+    settings = Settings.from_env()
+    if not settings.is_sqlite:
+        print(
+            'PostgreSQL: use pg_dump, e.g. `pg_dump -Fc -f canyu.dump "$CANYU_DATABASE_URL"`',
+            file=sys.stderr,
+        )
+        return 2
+    parts = urlsplit(normalize_url(settings.database_url))
+    source = parts.netloc + parts.path
+    dest = Path(args.dest)
+    if dest.exists():
+        print(f"error: {dest} exists", file=sys.stderr)
+        return 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(source, timeout=30)
+    try:
+        conn.execute("PRAGMA busy_timeout = 30000")
+        conn.execute("VACUUM INTO ?", (str(dest),))
+    finally:
+        conn.close()
+    print(f"backup written to {dest}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="canyu", description="Canyu (参与) public-participation platform"
@@ -165,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("record")
     verify.add_argument("--full", action="store_true", help="also recompute the panel distribution")
     verify.set_defaults(func=cmd_draw_verify)
+
+    backup = sub.add_parser("backup", help="consistent copy of the SQLite database, while serving")
+    backup.add_argument("dest")
+    backup.set_defaults(func=cmd_backup)
 
     outbox = sub.add_parser("outbox", help="the mail worker")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", required=True)
