@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from canyu.accounts import service
+from canyu.accounts import privacy, service
 from canyu.audit import service as audit
 from canyu.core.errors import DomainError
 from canyu.core.permissions import ROLE_LABELS, ROLES, authorize, require_resident, require_staff
@@ -102,6 +102,36 @@ async def profile_save(request: Request) -> Response:
         )
     flash(request, "资料已保存。")
     return redirect(request, next_url or "/me")
+
+
+async def my_data(request: Request) -> Response:
+    """All personal data as a JSON download."""
+    import json
+
+    me = require_resident(user(request))
+    data = await privacy.export_resident(me.id)
+    return Response(
+        json.dumps(data, ensure_ascii=False, indent=2, default=str),
+        media_type="application/json; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="canyu-my-data.json"'},
+    )
+
+
+async def delete_account_page(request: Request) -> Response:
+    require_resident(user(request))
+    return render(request, "accounts/delete.html", {"error": None})
+
+
+async def delete_account(request: Request) -> Response:
+    me = require_resident(user(request))
+    data = await form_data(request)
+    if data.get("confirm") != "1":
+        error = DomainError("confirm_required", "请勾选确认后再注销账号。", field="confirm")
+        return render(request, "accounts/delete.html", {"error": error}, status_code=422)
+    await privacy.delete_resident(me, client_ip(request))
+    request.session.pop("token", None)
+    flash(request, "您的账号已注销，个人信息已删除。")
+    return redirect(request, "/")
 
 
 # --- staff -------------------------------------------------------------------------
@@ -227,6 +257,9 @@ routes = [
     Route("/signout", signout, methods=["POST"]),
     Route("/me", profile_page, methods=["GET"]),
     Route("/me", profile_save, methods=["POST"]),
+    Route("/me/data", my_data, methods=["GET"]),
+    Route("/me/delete", delete_account_page, methods=["GET"]),
+    Route("/me/delete", delete_account, methods=["POST"]),
     Route("/staff/signin", staff_signin_page, methods=["GET"]),
     Route("/staff/signin", staff_signin, methods=["POST"]),
     Route("/staff", staff_home, methods=["GET"]),

@@ -142,3 +142,33 @@ async def get_me(ctx: ApiContext) -> Profile:
 async def put_me(ctx: ApiContext, body: ProfileUpdate) -> Profile:
     resident = await accounts.update_profile(ctx.resident.id, body.model_dump(exclude_unset=True))
     return Profile(**accounts.profile_of(resident))
+
+
+@endpoint(
+    "GET",
+    "/me/data",
+    summary="下载我的全部个人数据",
+    tag="identity",
+    auth="resident",
+    response={"type": "object"},
+)
+async def get_my_data(ctx: ApiContext) -> dict:
+    from canyu.accounts import privacy
+
+    return await privacy.export_resident(ctx.resident.id)
+
+
+@endpoint(
+    "DELETE",
+    "/me",
+    summary="注销我的账号",
+    tag="identity",
+    auth="resident",
+    response=Accepted,
+    description="删除或匿名化全部个人信息；公开发表的内容匿名保留。",
+)
+async def delete_me(ctx: ApiContext) -> Accepted:
+    from canyu.accounts import privacy
+
+    await privacy.delete_resident(ctx.resident, ctx.ip)
+    return Accepted(status="deleted")
