@@ -1,0 +1,1 @@
+"""Benchmarks: a real ``canyu serve`` driven over HTTP (see ``bench/common.py``)."""

@@ -1,0 +1,994 @@
+"""The shared benchmark driver: a real ``canyu serve``, real sign-ins, a load driver, a ceiling.
+
+Everything here drives the application over HTTP from outside, exactly as a deployment is used:
+a fresh database (SQLite file or a new PostgreSQL database), the real migrations, ``canyu serve
+--workers N`` in a subprocess, and a real SMTP server (aiosmtpd, in this process, on loopback) that
+receives the mailed sign-in codes. Rate limits are scaled up (``CANYU_RATE_LIMIT_SCALE=100000``)
+and the anti-bot challenge is off (``CANYU_POW_DIFFICULTY=0``); every rule still applies.
+
+Usage (a feature benchmark, run with ``python -m bench.<feature> --database postgres --workers 2``)::
+
+    import asyncio
+    from bench.common import (RequestSpec, bench_parser, ceiling, drive, sign_in_many,
+                              staff_token, start_server, write_report)
+
+    async def main() -> None:
+        args = bench_parser("My feature benchmark", residents=500).parse_args()
+        with start_server(args.database, args.workers) as server:       # also: server.stop()
+            admin = await staff_token(server, "bench-admin", "admin")
+            tokens = await sign_in_many(server, args.residents, concurrency=args.concurrency)
+            print(tokens.result.summary())                              # the sign-in flows
+            r = await drive(
+                [server.spec("POST", "/api/v1/events/1/registrations", token=t, json={"companions": 0},
+                             name="register") for t in tokens],
+                concurrency=args.concurrency, server=server, label="register")
+            # or an async generator of RequestSpec; r.throughput, r.p50, r.p99, r.statuses,
+            # r.server_errors, r.only("register"), r.summary(), r.row()
+        base = await ceiling(args.database, args.workers, n=2000, concurrency=args.concurrency)
+        write_report("docs/benchmarks/<feature>.md", "Registration rush",
+                     [r.row(ceiling=base), base.row()])
+
+    asyncio.run(main())
+
+Pieces:
+
+- ``start_server(database, workers, extra_env) -> ServerHandle``: context manager (and a plain
+  call: the handle is already started; ``handle.stop()`` ends it). ``handle.url``,
+  ``handle.mailbox`` (``await mailbox.wait_code(address)``, ``mailbox.messages_to(address)``),
+  ``handle.env`` (the server's environment, for running ``canyu`` commands: ``handle.canyu(...)``),
+  ``handle.spec(method, path, token=..., json=...)`` builds a ``RequestSpec``.
+- ``sign_in_many(handle, n, concurrency)``: n distinct residents through POST /api/v1/auth/code,
+  the mailed code (the first run of exactly six digits in the text/plain part), POST
+  /api/v1/auth/token. Returns the bearer tokens (a list; ``.result`` holds the measurements:
+  ``.result.only("sign-in")`` is the whole flow, ``auth/code``, ``mail`` and ``auth/token`` the steps).
+- ``staff_token(handle, username, role, unit=None)``: ``canyu staff create ... --password-stdin``
+  with the server's environment, then POST /api/v1/staff/token.
+- ``drive(requests, concurrency, *, server=None, processes=1)``: ``concurrency`` keep-alive
+  connections (one ``httpx.AsyncClient`` each: a single shared pool of that size is ~3x slower on
+  the client side) pull requests from a list or an async generator. The Result carries the
+  client's own CPU use: when it is near 100 % of one core the client, not the server, is the
+  limit (one httpx process tops out near 1,000 simple requests/s on this kind of machine); then
+  pass ``processes=k`` (a list of plain specs, no callbacks) to split the load over k client
+  processes. The main module must then be import-safe (``if __name__ == "__main__":``).
+  ``result.machine_busy`` is the whole machine's CPU use during the run, other programs included.
+- ``ceiling(database, workers, n, concurrency)``: the same load shape against
+  ``bench/naive_app.py`` (Starlette + Tortoise, one endpoint inserting one row, same database
+  kind, same uvicorn, same worker count): what this machine can do at best for a write request.
+  Report features as "x % of the naive insert ceiling" (``result.row(ceiling=base)``).
+- ``write_report(path, title, rows)``: appends a Markdown section with the exact command, the
+  date, the machine (CPUs, memory) and a table of the rows.
+
+Set ``CANYU_BENCH_POSTGRES_URL`` to use another PostgreSQL server than
+``postgres://postgres@127.0.0.1:5432/test`` (the bench creates and drops its own database there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import contextlib
+import datetime as dt
+import email
+import email.policy
+import inspect
+import math
+import multiprocessing
+import os
+import platform
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from aiosmtpd.controller import Controller
+
+ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CANYU_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"
+)
+CODE_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+Database = Literal["sqlite", "postgres"]
+
+__all__ = [
+    "Mailbox",
+    "RequestSpec",
+    "Result",
+    "ServerHandle",
+    "bench_parser",
+    "ceiling",
+    "drive",
+    "machine",
+    "sign_in_many",
+    "staff_token",
+    "start_naive_server",
+    "start_server",
+    "write_report",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run_in_thread(fn: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a coroutine on its own loop in a thread (safe whether or not a loop is running)."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(fn())  # type: ignore[arg-type]
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+# --- mail -------------------------------------------------------------------------------
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    return "" if part is None else str(part.get_content())
+
+
+def code_of(message: EmailMessage) -> str | None:
+    """The sign-in code: the first run of exactly six digits in the text/plain part."""
+    match = CODE_RE.search(text_of(message))
+    return match.group(0) if match else None
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd on loopback, its own thread) keeping what it receives."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._lock = threading.Lock()
+        self._messages: list[EmailMessage] = []
+        self._codes: dict[str, list[str]] = {}
+        self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]]] = {}
+        self._controller: Controller | None = None
+
+    def start(self) -> Mailbox:
+        if self._controller is None:
+            self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+            self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        code = code_of(message)  # type: ignore[arg-type]
+        with self._lock:
+            self._messages.append(message)  # type: ignore[arg-type]
+            if code is None:
+                return "250 OK"
+            for rcpt in envelope.rcpt_tos:
+                address = rcpt.lower()
+                waiters = self._waiters.get(address)
+                while waiters:
+                    loop, future = waiters.pop(0)
+                    if not future.done():
+                        loop.call_soon_threadsafe(_resolve, future, code)
+                        break
+                else:
+                    self._codes.setdefault(address, []).append(code)
+        return "250 OK"
+
+    async def wait_code(self, address: str, wait: float = 60.0) -> str:
+        """The next sign-in code mailed to ``address`` (each code is handed out once)."""
+        address = address.lower()
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            codes = self._codes.get(address)
+            if codes:
+                return codes.pop(0)
+            future: asyncio.Future[str] = loop.create_future()
+            self._waiters.setdefault(address, []).append((loop, future))
+        try:
+            return await asyncio.wait_for(future, wait)
+        finally:
+            with self._lock:
+                waiters = self._waiters.get(address, [])
+                self._waiters[address] = [w for w in waiters if w[1] is not future]
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        with self._lock:
+            return list(self._messages)
+
+    def messages_to(self, address: str) -> list[EmailMessage]:
+        address = address.lower()
+        return [m for m in self.messages if address in str(m["To"]).lower()]
+
+    @property
+    def count(self) -> int:
+        with self._lock:
+            return len(self._messages)
+
+
+def _resolve(future: asyncio.Future[str], value: str) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+async def _pg_exec(url: str, *statements: str) -> str:
+    import asyncpg
+
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(
+        host=parts.hostname, port=parts.port or 5432, user=parts.username or "postgres",
+        password=parts.password, database=parts.path.lstrip("/") or "postgres",
+    )
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+@dataclass
+class _Database:
+    kind: str
+    url: str
+    version: str
+    drop: Callable[[], None] | None = None
+
+
+def _fresh_database(kind: str, tmp: Path, purpose: str) -> _Database:
+    if kind == "sqlite":
+        import sqlite3
+
+        return _Database("sqlite", f"sqlite://{tmp}/{purpose}.sqlite3", f"SQLite {sqlite3.sqlite_version}")
+    if kind != "postgres":
+        raise ValueError("database must be sqlite or postgres")
+    name = f"canyu_bench_{purpose}_{os.getpid()}_{secrets.token_hex(3)}"
+    version = _run_in_thread(lambda: _pg_exec(POSTGRES_ADMIN_URL, f'CREATE DATABASE "{name}"'))
+    url = urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path="/" + name))
+
+    def drop() -> None:
+        _run_in_thread(lambda: _pg_exec(POSTGRES_ADMIN_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    return _Database("postgres", url, f"PostgreSQL {version.split()[0]}", drop)
+
+
+# --- servers -----------------------------------------------------------------------------
+
+
+def _canyu_command() -> list[str]:
+    exe = shutil.which("canyu", path=str(Path(sys.executable).parent))
+    return [exe] if exe else [sys.executable, "-m", "canyu.cli"]
+
+
+def _session_cpu_seconds(session_id: int) -> float:
+    """User + system CPU seconds of every live process in a session (the server and its workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rindex(")") + 2 :].split()
+        if int(rest[3]) == session_id:
+            total += int(rest[11]) + int(rest[12])
+    return total / ticks
+
+
+def _machine_busy_ticks() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return sum(fields) - idle, sum(fields)
+
+
+@dataclass
+class ServerHandle:
+    """A running server: ``url``, ``mailbox``, ``env``; ``stop()`` ends it and drops its database."""
+
+    kind: str
+    database: str
+    workers: int
+    url: str
+    env: dict[str, str]
+    mailbox: Mailbox | None
+    database_url: str
+    database_version: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    _tmp: Path | None = None
+    _drop: Callable[[], None] | None = None
+    _staff_passwords: dict[str, str] = field(default_factory=dict)
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def spec(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        name: str = "",
+        on_response: Callable[[httpx.Response], Any] | None = None,
+    ) -> RequestSpec:
+        """A request to this server (``token`` becomes ``Authorization: Bearer ...``)."""
+        all_headers = dict(headers or {})
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        return RequestSpec(method, self.url + path, json=json, headers=all_headers or None,
+                           name=name or f"{method} {path}", on_response=on_response)
+
+    def canyu(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a ``canyu`` command with this server's environment."""
+        return subprocess.run(
+            [*_canyu_command(), *args], env=self.env, cwd=ROOT, input=stdin, text=True,
+            capture_output=True, timeout=120, check=False,
+        )
+
+    def cpu_seconds(self) -> float:
+        return _session_cpu_seconds(self.process.pid) if self.process else 0.0
+
+    def log_tail(self, chars: int = 4000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+        if self.mailbox is not None:
+            self.mailbox.stop()
+        if self._drop is not None:
+            drop, self._drop = self._drop, None
+            drop()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+
+def _spawn(handle: ServerHandle, command: list[str], timeout: float = 90.0) -> ServerHandle:
+    with handle.log_path.open("ab") as log:
+        handle.process = subprocess.Popen(
+            command, env=handle.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if handle.process.poll() is not None:
+            tail = handle.log_tail()
+            handle.stop()
+            raise RuntimeError(f"server exited with {handle.process and handle.process.returncode}:\n{tail}")
+        try:
+            if httpx.get(handle.url + "/healthz", timeout=1).status_code == 200:
+                return handle
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    tail = handle.log_tail()
+    handle.stop()
+    raise RuntimeError("server did not answer /healthz in time:\n" + tail)
+
+
+def start_server(
+    database: Database = "sqlite",
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> ServerHandle:
+    """A fresh database, the migrations, ``canyu serve --workers N`` and a capturing SMTP server.
+
+    Use as a context manager (``with start_server("postgres", 2) as server:``) or call ``stop()``."""
+    tmp = Path(tempfile.mkdtemp(prefix="canyu-bench-"))
+    db = _fresh_database(database, tmp, "canyu")
+    mailbox = Mailbox().start()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CANYU_DATABASE_URL": db.url,
+        "CANYU_SECRET_KEY": secrets.token_urlsafe(48),
+        "CANYU_BASE_URL": url,
+        "CANYU_SMTP_HOST": "127.0.0.1",
+        "CANYU_SMTP_PORT": str(mailbox.port),
+        "CANYU_SMTP_TLS": "none",
+        "CANYU_VAR_DIR": str(tmp / "var"),
+        "CANYU_RATE_LIMIT_SCALE": "100000",
+        "CANYU_POW_DIFFICULTY": "0",
+        "CANYU_OUTBOX_INTERVAL": "0.5",
+        **(extra_env or {}),
+    }
+    handle = ServerHandle(
+        kind="canyu", database=database, workers=workers, url=url, env=env, mailbox=mailbox,
+        database_url=db.url, database_version=db.version, log_path=tmp / "server.log",
+        _tmp=tmp, _drop=db.drop,
+    )
+    try:
+        migrated = handle.canyu("migrate")
+        if migrated.returncode != 0:
+            raise RuntimeError("canyu migrate failed:\n" + migrated.stdout + migrated.stderr)
+    except BaseException:
+        handle.stop()
+        raise
+    command = [*_canyu_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers)]
+    return _spawn(handle, command)
+
+
+def start_naive_server(database: Database = "sqlite", workers: int = 1) -> ServerHandle:
+    """``bench/naive_app.py`` under the same uvicorn, on a fresh database of the same kind."""
+    tmp = Path(tempfile.mkdtemp(prefix="canyu-naive-"))
+    db = _fresh_database(database, tmp, "naive")
+    port = free_port()
+    env = {**os.environ, "NAIVE_DATABASE_URL": db.url,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    handle = ServerHandle(
+        kind="naive", database=database, workers=workers, url=f"http://127.0.0.1:{port}", env=env,
+        mailbox=None, database_url=db.url, database_version=db.version,
+        log_path=tmp / "naive.log", _tmp=tmp, _drop=db.drop,
+    )
+    init = subprocess.run([sys.executable, "-m", "bench.naive_app", "init"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+    if init.returncode != 0:
+        handle.stop()
+        raise RuntimeError("naive schema failed:\n" + init.stdout + init.stderr)
+    # The same server settings as ``canyu serve`` (uvicorn.run in canyu/cli.py).
+    command = [sys.executable, "-m", "uvicorn", "bench.naive_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--proxy-headers",
+               "--no-access-log", "--log-level", "info"]
+    return _spawn(handle, command)
+
+
+# --- the driver -------------------------------------------------------------------------
+
+
+@dataclass
+class RequestSpec:
+    """One request. ``url`` is absolute (``server.spec(...)`` builds it from a path)."""
+
+    method: str
+    url: str
+    json: Any = None
+    headers: dict[str, str] | None = None
+    content: bytes | None = None
+    data: dict[str, Any] | None = None
+    name: str = ""
+    #: called with the response (may be async); only in-process (processes=1)
+    on_response: Callable[[httpx.Response], Any] | None = None
+
+
+Record = tuple[str, int, float]  # (name, status or 0 for a transport error, seconds)
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1))  # nearest rank
+    return sorted_values[index]
+
+
+@dataclass
+class Result:
+    """What a load run measured. Latencies in seconds; ``row()`` gives milliseconds."""
+
+    label: str
+    concurrency: int
+    elapsed: float
+    records: list[Record]
+    errors: Counter[str] = field(default_factory=Counter)
+    client_cpu: float = 0.0  # CPU seconds used by the client process(es)
+    server_cpu: float | None = None  # CPU seconds used by the server and its workers
+    machine_busy: float | None = None  # share of all the machine's CPUs busy during the run
+    processes: int = 1
+    database: str = ""
+    workers: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    @property
+    def throughput(self) -> float:
+        return self.count / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def latencies(self) -> list[float]:
+        return sorted(r[2] for r in self.records)
+
+    @property
+    def p50(self) -> float:
+        return _percentile(self.latencies, 0.50)
+
+    @property
+    def p90(self) -> float:
+        return _percentile(self.latencies, 0.90)
+
+    @property
+    def p99(self) -> float:
+        return _percentile(self.latencies, 0.99)
+
+    @property
+    def statuses(self) -> Counter[int]:
+        return Counter(r[1] for r in self.records)
+
+    @property
+    def server_errors(self) -> int:
+        return sum(1 for r in self.records if r[1] >= 500)
+
+    @property
+    def transport_errors(self) -> int:
+        return sum(1 for r in self.records if r[1] == 0)
+
+    def only(self, name: str) -> Result:
+        """The requests called ``name`` (same elapsed time: throughput is of that kind alone)."""
+        return Result(
+            label=f"{self.label}: {name}" if self.label else name, concurrency=self.concurrency,
+            elapsed=self.elapsed, records=[r for r in self.records if r[0] == name],
+            errors=self.errors, client_cpu=self.client_cpu, server_cpu=self.server_cpu,
+            machine_busy=self.machine_busy, processes=self.processes, database=self.database,
+            workers=self.workers,
+        )
+
+    @property
+    def names(self) -> list[str]:
+        return list(dict.fromkeys(r[0] for r in self.records))
+
+    def statuses_text(self) -> str:
+        return " ".join(f"{code or 'err'}×{n}" for code, n in sorted(self.statuses.items()))
+
+    def row(self, ceiling: Result | None = None, **extra: Any) -> dict[str, Any]:
+        """A report row. With ``ceiling``: the throughput as a share of the naive insert ceiling."""
+        row: dict[str, Any] = {"case": self.label}
+        if self.database:
+            row["database"] = self.database
+        if self.workers:
+            row["workers"] = self.workers
+        row.update({
+            "requests": self.count,
+            "concurrency": self.concurrency,
+            "req/s": f"{self.throughput:.0f}",
+            "p50 ms": f"{self.p50 * 1000:.1f}",
+            "p90 ms": f"{self.p90 * 1000:.1f}",
+            "p99 ms": f"{self.p99 * 1000:.1f}",
+            "statuses": self.statuses_text(),
+            "5xx": self.server_errors,
+            "elapsed s": f"{self.elapsed:.1f}",
+            "client CPU": f"{100 * self.client_cpu / self.elapsed:.0f}%" if self.elapsed else "",
+            "server CPU": (f"{100 * self.server_cpu / self.elapsed:.0f}%"
+                           if self.server_cpu is not None and self.elapsed else ""),
+        })
+        if ceiling is not None:
+            share = 100 * self.throughput / ceiling.throughput if ceiling.throughput else 0.0
+            row["of ceiling"] = f"{share:.0f}%"
+        row.update(extra)
+        return row
+
+    def summary(self) -> str:
+        client = 100 * self.client_cpu / self.elapsed if self.elapsed else 0
+        server = (f", server CPU {100 * self.server_cpu / self.elapsed:.0f}%"
+                  if self.server_cpu is not None and self.elapsed else "")
+        busy = f", machine {100 * self.machine_busy:.0f}% busy" if self.machine_busy is not None else ""
+        errors = f", transport errors {dict(self.errors)}" if self.errors else ""
+        return (
+            f"{self.label}: {self.count} requests in {self.elapsed:.2f}s = {self.throughput:.0f} req/s, "
+            f"p50 {self.p50 * 1000:.1f} ms, p90 {self.p90 * 1000:.1f} ms, p99 {self.p99 * 1000:.1f} ms, "
+            f"statuses {self.statuses_text()}, 5xx {self.server_errors}{errors}; "
+            f"client CPU {client:.0f}% of one core ({self.processes} process(es)){server}{busy}"
+        )
+
+
+def _client(concurrency: int, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        timeout=timeout,
+    )
+
+
+async def _drive_here(
+    requests: Iterable[RequestSpec] | AsyncIterator[RequestSpec],
+    concurrency: int,
+    request_timeout: float,
+) -> tuple[list[Record], Counter[str], float]:
+    records: list[Record] = []
+    errors: Counter[str] = Counter()
+    lock = asyncio.Lock()
+    if hasattr(requests, "__anext__"):
+        agen: AsyncIterator[RequestSpec] = requests  # type: ignore[assignment]
+
+        async def next_spec() -> RequestSpec | None:
+            async with lock:  # an async generator cannot be advanced by two tasks at once
+                try:
+                    return await agen.__anext__()
+                except StopAsyncIteration:
+                    return None
+    else:
+        it: Iterator[RequestSpec] = iter(requests)  # type: ignore[arg-type]
+
+        async def next_spec() -> RequestSpec | None:
+            return next(it, None)
+
+    # One AsyncClient (a pool of one keep-alive connection) per worker: ``concurrency``
+    # connections in all. One shared pool of that size costs the client ~3x more CPU at 50
+    # connections (httpcore scans its pool on every request) and the client becomes the limit.
+    clients = [_client(1, request_timeout) for _ in range(concurrency)]
+    async with contextlib.AsyncExitStack() as stack:
+        for c in clients:
+            await stack.enter_async_context(c)
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while (spec := await next_spec()) is not None:
+                started = time.perf_counter()
+                try:
+                    response = await client.request(
+                        spec.method, spec.url, json=spec.json, headers=spec.headers,
+                        content=spec.content, data=spec.data,
+                    )
+                    status = response.status_code
+                except httpx.HTTPError as exc:
+                    status, response = 0, None
+                    errors[type(exc).__name__] += 1
+                records.append((spec.name or spec.method, status, time.perf_counter() - started))
+                if response is not None and spec.on_response is not None:
+                    outcome = spec.on_response(response)
+                    if inspect.isawaitable(outcome):
+                        await outcome
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in clients))
+        elapsed = time.perf_counter() - started
+    return records, errors, elapsed
+
+
+def _child_drive(specs: list[RequestSpec], concurrency: int, start_at: float, timeout: float) -> Any:
+    """One client process of a multi-process run: waits for the common start, then drives."""
+    delay = start_at - time.time()
+    if delay > 0:
+        time.sleep(delay)
+    cpu = time.process_time()
+    records, errors, elapsed = asyncio.run(_drive_here(specs, concurrency, timeout))
+    return records, errors, elapsed, time.process_time() - cpu
+
+
+async def drive(
+    requests: list[RequestSpec] | Iterable[RequestSpec] | AsyncIterator[RequestSpec],
+    concurrency: int,
+    *,
+    server: ServerHandle | None = None,
+    label: str = "",
+    processes: int = 1,
+    request_timeout: float = 60.0,
+) -> Result:
+    """Send every request with ``concurrency`` requests in flight; measure.
+
+    ``processes > 1`` splits a list over that many client processes (each with
+    ``concurrency // processes`` connections); specs must then be picklable (no ``on_response``)."""
+    server_cpu0 = server.cpu_seconds() if server else None
+    busy0 = _machine_busy_ticks()
+    if processes <= 1:
+        cpu0 = time.process_time()
+        records, errors, elapsed = await _drive_here(requests, concurrency, request_timeout)
+        client_cpu = time.process_time() - cpu0
+    else:
+        specs = list(requests)  # type: ignore[arg-type]
+        chunks = [specs[i::processes] for i in range(processes)]
+        per_process = max(1, concurrency // processes)
+        context = multiprocessing.get_context("spawn")
+        start_at = time.time() + 3.0  # time for the children to start and import
+        loop = asyncio.get_running_loop()
+        with concurrent.futures.ProcessPoolExecutor(processes, mp_context=context) as pool:
+            outcomes = await asyncio.gather(*(
+                loop.run_in_executor(pool, _child_drive, chunk, per_process, start_at, request_timeout)
+                for chunk in chunks
+            ))
+        records, errors, client_cpu = [], Counter(), 0.0
+        elapsed = 0.0
+        for child_records, child_errors, child_elapsed, child_cpu in outcomes:
+            records.extend(child_records)
+            errors.update(child_errors)
+            client_cpu += child_cpu
+            elapsed = max(elapsed, child_elapsed)
+    busy1 = _machine_busy_ticks()
+    total = busy1[1] - busy0[1]
+    return Result(
+        label=label, concurrency=concurrency, elapsed=elapsed, records=records, errors=errors,
+        client_cpu=client_cpu,
+        server_cpu=(server.cpu_seconds() - server_cpu0) if server and server_cpu0 is not None else None,
+        machine_busy=(busy1[0] - busy0[0]) / total if total else None,
+        processes=max(1, processes),
+        database=server.database if server else "", workers=server.workers if server else 0,
+    )
+
+
+# --- residents and staff ------------------------------------------------------------------
+
+
+class SignIns(list[str]):
+    """Bearer tokens of the residents signed in, with ``.result`` and ``.addresses``."""
+
+    result: Result
+    addresses: list[str]
+
+
+async def sign_in_many(
+    handle: ServerHandle,
+    n: int,
+    concurrency: int,
+    *,
+    prefix: str | None = None,
+    request_timeout: float = 120.0,
+    quiet: bool = False,
+) -> SignIns:
+    """Sign ``n`` distinct residents in through the real mailed-code flow; return their tokens.
+
+    Each flow: POST /api/v1/auth/code, wait for the mail at the capturing SMTP server, read the
+    code, POST /api/v1/auth/token. ``concurrency`` flows run at once. Flows that fail are left
+    out of the returned list (the Result shows why); ``.result.only("sign-in")`` measures whole flows."""
+    assert handle.mailbox is not None, "sign_in_many needs a canyu server (start_server)"
+    mailbox = handle.mailbox
+    prefix = prefix or f"bench{secrets.token_hex(3)}"
+    addresses = [f"{prefix}.{i:06d}@example.com" for i in range(n)]
+    tokens: list[str | None] = [None] * n
+    records: list[Record] = []
+    errors: Counter[str] = Counter()
+    indices = iter(range(n))
+    server_cpu0 = handle.cpu_seconds()
+    busy0 = _machine_busy_ticks()
+    cpu0 = time.process_time()
+
+    workers = max(1, min(concurrency, n))
+    clients = [_client(1, request_timeout) for _ in range(workers)]
+    async with contextlib.AsyncExitStack() as stack:
+        for c in clients:
+            await stack.enter_async_context(c)
+
+        async def flow(client: httpx.AsyncClient, i: int) -> None:
+            address = addresses[i]
+            began = time.perf_counter()
+            status = 0
+            try:
+                t = time.perf_counter()
+                r = await client.post(handle.url + "/api/v1/auth/code", json={"email": address})
+                records.append(("auth/code", r.status_code, time.perf_counter() - t))
+                status = r.status_code
+                if r.status_code != 202:
+                    return
+                t = time.perf_counter()
+                try:
+                    code = await mailbox.wait_code(address, request_timeout)
+                except TimeoutError:
+                    records.append(("mail", 0, time.perf_counter() - t))
+                    errors["mail timeout"] += 1
+                    status = 0
+                    return
+                records.append(("mail", 250, time.perf_counter() - t))
+                t = time.perf_counter()
+                r = await client.post(handle.url + "/api/v1/auth/token",
+                                      json={"email": address, "code": code})
+                records.append(("auth/token", r.status_code, time.perf_counter() - t))
+                status = r.status_code
+                if r.status_code == 200:
+                    tokens[i] = r.json()["token"]
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
+                status = 0
+            finally:
+                records.append(("sign-in", status, time.perf_counter() - began))
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            for i in indices:
+                await flow(client, i)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(c) for c in clients))
+        elapsed = time.perf_counter() - started
+
+    busy1 = _machine_busy_ticks()
+    total = busy1[1] - busy0[1]
+    result = Result(
+        label="sign-in", concurrency=concurrency, elapsed=elapsed, records=records, errors=errors,
+        client_cpu=time.process_time() - cpu0, server_cpu=handle.cpu_seconds() - server_cpu0,
+        machine_busy=(busy1[0] - busy0[0]) / total if total else None,
+        database=handle.database, workers=handle.workers,
+    )
+    signed = SignIns(t for t in tokens if t is not None)
+    signed.result = result
+    signed.addresses = [a for a, t in zip(addresses, tokens, strict=True) if t is not None]
+    if not quiet:
+        flows = result.only("sign-in")
+        print(
+            f"signed in {len(signed)}/{n} residents in {elapsed:.1f}s = {flows.throughput:.1f} sign-ins/s "
+            f"(p50 {flows.p50 * 1000:.0f} ms, p99 {flows.p99 * 1000:.0f} ms per flow, "
+            f"{len(signed) and 3 * len(signed) / elapsed:.0f} HTTP+mail steps/s)",
+            file=sys.stderr,
+        )
+    return signed
+
+
+async def staff_token(
+    handle: ServerHandle, username: str, role: str, unit: str | None = None
+) -> str:
+    """Create a staff account with ``canyu staff create ... --password-stdin`` (once per
+    username and server) and return a bearer token from POST /api/v1/staff/token."""
+    password = handle._staff_passwords.get(username)
+    if password is None:
+        password = "bench-" + secrets.token_urlsafe(12)
+        args = ["staff", "create", username, "--role", role, "--password-stdin"]
+        if unit:
+            args += ["--unit", unit]
+        proc = await asyncio.create_subprocess_exec(
+            *_canyu_command(), *args, env=handle.env, cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await proc.communicate((password + "\n").encode())
+        if proc.returncode != 0:
+            raise RuntimeError(f"canyu staff create {username} failed: {out.decode()}{err.decode()}")
+        handle._staff_passwords[username] = password
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.post(handle.url + "/api/v1/staff/token",
+                              json={"username": username, "password": password})
+    if r.status_code != 200:
+        raise RuntimeError(f"staff token for {username}: {r.status_code} {r.text}")
+    return str(r.json()["token"])
+
+
+# --- the naive ceiling ---------------------------------------------------------------------
+
+
+async def ceiling(
+    database: Database, workers: int, n: int = 2000, concurrency: int = 50, *, processes: int = 1
+) -> Result:
+    """The naive insert ceiling: ``n`` POSTs to ``bench/naive_app.py`` (one row each), same
+    database kind, same uvicorn, same worker count, same driver."""
+    with start_naive_server(database, workers) as naive:
+        specs = [
+            RequestSpec("POST", naive.url + "/insert", json={"body": f"行 {i}"}, name="insert")
+            for i in range(n)
+        ]
+        return await drive(specs, concurrency, server=naive, label="naive insert ceiling",
+                           processes=processes)
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpus = str(os.cpu_count() or "?")
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = "?"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    return {
+        "cpus": cpus,
+        "model": model,
+        "memory": memory,
+        "system": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+    }
+
+
+def command_line() -> str:
+    """How this process was started, without machine paths (``python -m bench.x --args``)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv))
+    if argv and Path(argv[0]).name.startswith("python"):
+        argv[0] = "python"
+    return shlex.join(argv)
+
+
+def write_report(
+    path: str | Path,
+    title: str,
+    rows: list[dict[str, Any]],
+    *,
+    command: str | None = None,
+    notes: Iterable[str] = (),
+    databases: Iterable[str] = (),
+) -> None:
+    """Append a Markdown section: title, exact command, date, machine, a table of ``rows``."""
+    path = Path(path)
+    if not path.is_absolute():
+        path = ROOT / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m = machine()
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "",
+        f"## {title}",
+        "",
+        f"- Command: `{command or command_line()}`",
+        f"- Date: {now}",
+        f"- Machine: {m['cpus']} CPUs ({m['model'] or 'unknown model'}), {m['memory']} memory, "
+        f"{m['system']}, Python {m['python']}"
+        + (f", {', '.join(dict.fromkeys(databases))}" if databases else ""),
+        "",
+    ]
+    if columns:
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|" + "|".join("---" for _ in columns) + "|")
+        for row in rows:
+            cells = [str(row.get(c, "")).replace("|", "\\|") for c in columns]
+            lines.append("| " + " | ".join(cells) + " |")
+    notes = list(notes)
+    if notes:
+        lines.append("")
+        lines.extend(f"- {note}" for note in notes)
+    lines.append("")
+    with path.open("a", encoding="utf-8") as f:
+        if path.stat().st_size == 0:
+            f.write(f"# {title}\n")
+        f.write("\n".join(lines))
+
+
+def bench_parser(description: str, **defaults: Any) -> argparse.ArgumentParser:
+    """The common options: --database, --workers, --concurrency, --residents, --ceiling,
+    --processes, --report. Keyword arguments change the defaults."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--database", choices=["sqlite", "postgres"],
+                        default=defaults.get("database", "sqlite"))
+    parser.add_argument("--workers", type=int, default=defaults.get("workers", 1))
+    parser.add_argument("--concurrency", type=int, default=defaults.get("concurrency", 50))
+    parser.add_argument("--residents", type=int, default=defaults.get("residents", 500))
+    parser.add_argument("--ceiling", type=int, default=defaults.get("ceiling", 2000),
+                        help="requests for the naive insert ceiling (0: skip it)")
+    parser.add_argument("--processes", type=int, default=defaults.get("processes", 1),
+                        help="client processes for the load (1: one asyncio client)")
+    parser.add_argument("--report", default=defaults.get("report", ""),
+                        help="append the numbers to this Markdown file")
+    return parser
