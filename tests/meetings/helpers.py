@@ -19,7 +19,10 @@ def meeting_body(**overrides: Any) -> dict:
     body = {
         "title": "浦东新区老旧小区加装电梯工作推进会",
         "meets_at": (now + timedelta(days=10)).isoformat(),
-        "topics": [{"title": "加装电梯补贴标准", "materials": "补贴标准征求意见稿"}, "施工期间的出行安排"],
+        "topics": [
+            {"title": "加装电梯补贴标准", "materials": "补贴标准征求意见稿"},
+            "施工期间的出行安排",
+        ],
         "applications_open_at": (now - timedelta(hours=1)).isoformat(),
         "applications_close_at": (now + timedelta(days=5)).isoformat(),
         "seats": 3,
@@ -54,15 +57,17 @@ async def fill_pool(meeting_id: int, n: int, start: int = 1000, qualify: bool = 
     ids = []
     for i in range(n):
         resident = Principal("resident", start + i, "居民")
-        app = await service.apply(resident, meeting_id, application_body(i), email=f"r{start + i}@example.com")
+        app = await service.apply(
+            resident, meeting_id, application_body(i), email=f"r{start + i}@example.com"
+        )
         if qualify:
             await service.review(STAFF, app.id, "qualified")
         ids.append(app.id)
     return ids
 
 
-async def wait_ready(client: Any, meeting_id: int, timeout: float = 60) -> dict:
-    for _ in range(int(timeout * 10)):
+async def wait_ready(client: Any, meeting_id: int, seconds: float = 60) -> dict:
+    for _ in range(int(seconds * 10)):
         r = await client.get(f"/api/v1/meetings/{meeting_id}/commitment")
         data = r.json()
         if data.get("status") in ("ready", "failed"):

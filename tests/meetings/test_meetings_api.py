@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import sign_in, staff_headers, text_of
-from meetings.helpers import application_body, fill_pool, meeting_body, wait_ready
-
 from canyu.core import clock
 from canyu.meetings import selection
 from canyu.meetings.models import Application, Invitation
+from conftest import sign_in, staff_headers, text_of
+from meetings.helpers import application_body, fill_pool, meeting_body, wait_ready
 
 
 async def _meeting(client, headers, **overrides) -> dict:
@@ -21,7 +20,10 @@ async def _meeting(client, headers, **overrides) -> dict:
 async def test_organizer_creates_meeting_with_topics_and_quotas(client):
     headers = await staff_headers(client, "org", "organizer", "区发展改革委")
     data = await _meeting(client, headers)
-    assert data["seats"] == 3 and [t["title"] for t in data["topics"]] == ["加装电梯补贴标准", "施工期间的出行安排"]
+    assert data["seats"] == 3 and [t["title"] for t in data["topics"]] == [
+        "加装电梯补贴标准",
+        "施工期间的出行安排",
+    ]
     assert data["quotas"]["gender"]["女"] == {"min": 1, "max": 2}
     assert (await client.get(f"/api/v1/meetings/{data['id']}")).json()["title"] == data["title"]
 
@@ -29,17 +31,28 @@ async def test_organizer_creates_meeting_with_topics_and_quotas(client):
 async def test_window_must_close_a_day_before_the_meeting(client):
     headers = await staff_headers(client, "org", "organizer", "区发展改革委")
     now = clock.now()
-    r = await client.post("/api/v1/meetings", json=meeting_body(
-        meets_at=(now + timedelta(days=5, hours=12)).isoformat(),
-        applications_close_at=(now + timedelta(days=5)).isoformat()), headers=headers)
+    r = await client.post(
+        "/api/v1/meetings",
+        json=meeting_body(
+            meets_at=(now + timedelta(days=5, hours=12)).isoformat(),
+            applications_close_at=(now + timedelta(days=5)).isoformat(),
+        ),
+        headers=headers,
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "window_too_late"
 
 
 async def test_unknown_quota_value_is_refused(client):
     headers = await staff_headers(client, "org", "organizer", "区发展改革委")
-    r = await client.post("/api/v1/meetings", json=meeting_body(quotas={"gender": {"X": {"min": 0, "max": 1}}}), headers=headers)
+    r = await client.post(
+        "/api/v1/meetings",
+        json=meeting_body(quotas={"gender": {"X": {"min": 0, "max": 1}}}),
+        headers=headers,
+    )
     assert r.status_code == 422
-    r = await client.post("/api/v1/meetings", json=meeting_body(quotas={"height": {}}), headers=headers)
+    r = await client.post(
+        "/api/v1/meetings", json=meeting_body(quotas={"height": {}}), headers=headers
+    )
     assert r.status_code == 422
 
 
@@ -55,8 +68,13 @@ async def test_application_rules_under_age_consent_declaration_duplicate(client,
     me = await sign_in(client, mailbox, "a@example.com")
     url = f"/api/v1/meetings/{meeting['id']}/applications"
     year = clock.today().year
-    for bad in ({"birth_year": year - 10}, {"consent": False}, {"no_conflict": False},
-                {"district": "徐汇区"}, {"category": "学生"}):
+    for bad in (
+        {"birth_year": year - 10},
+        {"consent": False},
+        {"no_conflict": False},
+        {"district": "徐汇区"},
+        {"category": "学生"},
+    ):
         r = await client.post(url, json=application_body(**bad), headers=me["headers"])
         assert r.status_code == 422, (bad, r.text)
         assert r.json()["error"]["message"]
@@ -73,7 +91,11 @@ async def test_application_outside_window_is_refused(client, mailbox):
     meeting = await _meeting(client, headers)
     me = await sign_in(client, mailbox, "a@example.com")
     clock.travel(timedelta(days=6))
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/applications", json=application_body(), headers=me["headers"])
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/applications",
+        json=application_body(),
+        headers=me["headers"],
+    )
     assert r.status_code == 422 and r.json()["error"]["code"] == "closed"
 
 
@@ -81,11 +103,21 @@ async def test_review_mails_the_applicant_and_rejection_needs_reason(client, mai
     headers = await staff_headers(client, "org", "organizer", "区发展改革委")
     meeting = await _meeting(client, headers)
     me = await sign_in(client, mailbox, "a@example.com")
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/applications", json=application_body(), headers=me["headers"])
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/applications",
+        json=application_body(),
+        headers=me["headers"],
+    )
     app_id = r.json()["id"]
-    r = await client.post(f"/api/v1/applications/{app_id}/review", json={"decision": "rejected"}, headers=headers)
+    r = await client.post(
+        f"/api/v1/applications/{app_id}/review", json={"decision": "rejected"}, headers=headers
+    )
     assert r.status_code == 422
-    r = await client.post(f"/api/v1/applications/{app_id}/review", json={"decision": "rejected", "reason": "居住地不在浦东"}, headers=headers)
+    r = await client.post(
+        f"/api/v1/applications/{app_id}/review",
+        json={"decision": "rejected", "reason": "居住地不在浦东"},
+        headers=headers,
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected"
     await mailbox.deliver()
     assert "居住地不在浦东" in text_of(mailbox.to("a@example.com")[-1])
@@ -96,7 +128,9 @@ async def test_organizer_of_another_unit_cannot_review(client, mailbox):
     other = await staff_headers(client, "org2", "organizer", "区民政局")
     meeting = await _meeting(client, headers)
     ids = await fill_pool(meeting["id"], 1)
-    r = await client.post(f"/api/v1/applications/{ids[0]}/review", json={"decision": "qualified"}, headers=other)
+    r = await client.post(
+        f"/api/v1/applications/{ids[0]}/review", json={"decision": "qualified"}, headers=other
+    )
     assert r.status_code == 403
 
 
@@ -106,14 +140,18 @@ async def test_commitment_before_close_and_draw_before_commitment_are_refused(cl
     await fill_pool(meeting["id"], 6)
     r = await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)
     assert r.status_code == 409
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "1 2 3"}, headers=headers)
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "1 2 3"}, headers=headers
+    )
     assert r.status_code == 409
     assert (await client.get(f"/api/v1/meetings/{meeting['id']}/draw")).status_code == 404
 
 
 async def test_unmeetable_quota_is_refused_naming_the_numbers(client):
     headers = await staff_headers(client, "org", "admin")
-    meeting = await _meeting(client, headers, seats=3, quotas={"category": {"媒体": {"min": 3, "max": 3}}})
+    meeting = await _meeting(
+        client, headers, seats=3, quotas={"category": {"媒体": {"min": 3, "max": 3}}}
+    )
     await fill_pool(meeting["id"], 6)  # one of the six is 媒体
     clock.travel(timedelta(days=6))
     r = await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)
@@ -130,18 +168,38 @@ async def test_full_draw_publishes_commitment_then_record_and_invites(client, ma
     clock.travel(timedelta(days=5, minutes=1))
     r = await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)
     assert r.status_code == 202 and r.json()["status"] == "computing"
-    assert (await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)).status_code == 409
+    assert (
+        await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)
+    ).status_code == 409
     commitment = await wait_ready(client, meeting["id"])
     assert commitment["status"] == "ready" and len(commitment["sha256"]) == 64
     assert commitment["algorithm"] == "maximin" and len(commitment["panels"]) == 1000
     assert "seed" not in commitment and "name" not in commitment["pool"][0]
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "  "}, headers=headers)
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "  "}, headers=headers
+    )
     assert r.status_code == 422
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "03 11 19 24 27 32 + 09"}, headers=headers)
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/draw",
+        json={"seed": "03 11 19 24 27 32 + 09"},
+        headers=headers,
+    )
     assert r.status_code == 201, r.text
     record = r.json()
-    for key in ("meeting_id", "seed", "algorithm", "library", "quotas", "pool", "pool_sha256", "panels",
-                "commitment_sha256", "probabilities", "selected", "alternates"):
+    for key in (
+        "meeting_id",
+        "seed",
+        "algorithm",
+        "library",
+        "quotas",
+        "pool",
+        "pool_sha256",
+        "panels",
+        "commitment_sha256",
+        "probabilities",
+        "selected",
+        "alternates",
+    ):
         assert key in record
     assert record["commitment_sha256"] == commitment["sha256"]
     assert record["library"]["name"] == "sortition-algorithms" and record["library"]["version"]
@@ -149,7 +207,9 @@ async def test_full_draw_publishes_commitment_then_record_and_invites(client, ma
     assert len(record["selected"]) == 3 and len(record["alternates"]) == 2
     assert selection.verify_record(record) == []
     assert (await client.get(f"/api/v1/meetings/{meeting['id']}/draw")).json() == record
-    r = await client.post(f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "again"}, headers=headers)
+    r = await client.post(
+        f"/api/v1/meetings/{meeting['id']}/draw", json={"seed": "again"}, headers=headers
+    )
     assert r.status_code == 409
     assert await Invitation.filter(kind="selected").count() == 3
     await mailbox.deliver()

@@ -64,12 +64,28 @@ class SuggestionAnswer(Body):
 
 
 def _suggestion(s: Any) -> dict:
-    return {"id": s.id, "topic_id": s.topic_id, "body": s.body, "owner_unit": s.owner_unit, "due_on": s.due_on,
-            "status": s.status, "answer": s.answer, "answered_at": s.answered_at}
+    return {
+        "id": s.id,
+        "topic_id": s.topic_id,
+        "body": s.body,
+        "owner_unit": s.owner_unit,
+        "due_on": s.due_on,
+        "status": s.status,
+        "answer": s.answer,
+        "answered_at": s.answered_at,
+    }
 
 
-@endpoint("POST", "/meetings", summary="创建决策会议与公开报名", tag="meetings", auth="staff", body=MeetingCreate,
-          status=201, errors=(403, 422))
+@endpoint(
+    "POST",
+    "/meetings",
+    summary="创建决策会议与公开报名",
+    tag="meetings",
+    auth="staff",
+    body=MeetingCreate,
+    status=201,
+    errors=(403, 422),
+)
 async def create_meeting(ctx: ApiContext, body: MeetingCreate) -> Response:
     meeting = await service.create_meeting(ctx.user, body.model_dump())
     return ApiJSONResponse(await service.meeting_json(meeting), status_code=201)
@@ -85,37 +101,69 @@ async def get_meeting(ctx: ApiContext, id: int) -> dict:
     return await service.meeting_json(await service.get_meeting(id))
 
 
-@endpoint("POST", "/meetings/{id:int}/applications", summary="报名列席", tag="meetings", auth="resident",
-          body=ApplicationCreate, status=201, errors=(404, 409, 422),
-          description="未满 18 周岁、未声明无利益冲突、未同意个人信息处理或不在报名期内 422；重复报名 409。")
+@endpoint(
+    "POST",
+    "/meetings/{id:int}/applications",
+    summary="报名列席",
+    tag="meetings",
+    auth="resident",
+    body=ApplicationCreate,
+    status=201,
+    errors=(404, 409, 422),
+    description="未满 18 周岁、未声明无利益冲突、未同意个人信息处理或不在报名期内 422；重复报名 409。",  # noqa: E501
+)
 async def apply(ctx: ApiContext, id: int, body: ApplicationCreate) -> Response:
     application = await service.apply(ctx.user, id, body.model_dump())
     return ApiJSONResponse({"id": application.id, "status": application.status}, status_code=201)
 
 
-@endpoint("POST", "/applications/{id:int}/review", summary="资格审查", tag="meetings", auth="staff", body=Review,
-          errors=(403, 404, 409, 422))
+@endpoint(
+    "POST",
+    "/applications/{id:int}/review",
+    summary="资格审查",
+    tag="meetings",
+    auth="staff",
+    body=Review,
+    errors=(403, 404, 409, 422),
+)
 async def review(ctx: ApiContext, id: int, body: Review) -> dict:
     application = await service.review(ctx.user, id, body.decision, body.reason)
     return {"id": application.id, "status": application.status, "reason": application.review_reason}
 
 
-@endpoint("POST", "/meetings/{id:int}/commitment", summary="冻结候选名单并计算公示承诺", tag="meetings", auth="staff",
-          status=202, errors=(403, 404, 409, 422),
-          description="报名截止后：冻结合格报名者名单，检查配额，在独立进程中计算均匀抽签的 m 个名单。")
+@endpoint(
+    "POST",
+    "/meetings/{id:int}/commitment",
+    summary="冻结候选名单并计算公示承诺",
+    tag="meetings",
+    auth="staff",
+    status=202,
+    errors=(403, 404, 409, 422),
+    description="报名截止后：冻结合格报名者名单，检查配额，在独立进程中计算均匀抽签的 m 个名单。",
+)
 async def start_commitment(ctx: ApiContext, id: int) -> Response:
     settings = ctx.request.app.state.settings
     meeting = await service.start_commitment(ctx.user, id, settings.draw_time_budget)
     return ApiJSONResponse(service.commitment_json(meeting), status_code=202)
 
 
-@endpoint("GET", "/meetings/{id:int}/commitment", summary="公示的承诺", tag="meetings", errors=(404,))
+@endpoint(
+    "GET", "/meetings/{id:int}/commitment", summary="公示的承诺", tag="meetings", errors=(404,)
+)
 async def get_commitment(ctx: ApiContext, id: int) -> dict:
     return service.commitment_json(await service.get_meeting(id))
 
 
-@endpoint("POST", "/meetings/{id:int}/draw", summary="输入公开随机种子并抽签", tag="meetings", auth="staff",
-          body=DrawRequest, status=201, errors=(403, 404, 409, 422))
+@endpoint(
+    "POST",
+    "/meetings/{id:int}/draw",
+    summary="输入公开随机种子并抽签",
+    tag="meetings",
+    auth="staff",
+    body=DrawRequest,
+    status=201,
+    errors=(403, 404, 409, 422),
+)
 async def draw(ctx: ApiContext, id: int, body: DrawRequest) -> Response:
     record = await service.draw_delegates(ctx.user, id, body.seed)
     return ApiJSONResponse(record, status_code=201)
@@ -126,20 +174,37 @@ async def get_draw(ctx: ApiContext, id: int) -> dict:
     return service.record_of(await service.get_meeting(id))
 
 
-@endpoint("POST", "/meetings/{id:int}/suggestions", summary="提出意见建议", tag="meetings", auth="optional",
-          body=SuggestionCreate, status=201, errors=(401, 403, 404, 422))
+@endpoint(
+    "POST",
+    "/meetings/{id:int}/suggestions",
+    summary="提出意见建议",
+    tag="meetings",
+    auth="optional",
+    body=SuggestionCreate,
+    status=201,
+    errors=(401, 403, 404, 422),
+)
 async def add_suggestion(ctx: ApiContext, id: int, body: SuggestionCreate) -> Response:
     suggestion = await service.add_suggestion(ctx.user, id, body.model_dump())
     return ApiJSONResponse(_suggestion(suggestion), status_code=201)
 
 
-@endpoint("POST", "/suggestions/{id:int}/answer", summary="答复意见建议", tag="meetings", auth="staff",
-          body=SuggestionAnswer, errors=(403, 404, 422))
+@endpoint(
+    "POST",
+    "/suggestions/{id:int}/answer",
+    summary="答复意见建议",
+    tag="meetings",
+    auth="staff",
+    body=SuggestionAnswer,
+    errors=(403, 404, 422),
+)
 async def answer_suggestion(ctx: ApiContext, id: int, body: SuggestionAnswer) -> dict:
     return _suggestion(await service.answer_suggestion(ctx.user, id, body.status, body.answer))
 
 
-@endpoint("GET", "/meetings/{id:int}/suggestions", summary="意见建议及答复", tag="meetings", errors=(404,))
+@endpoint(
+    "GET", "/meetings/{id:int}/suggestions", summary="意见建议及答复", tag="meetings", errors=(404,)
+)
 async def list_suggestions(ctx: ApiContext, id: int) -> dict:
     meeting = await service.get_meeting(id)
     return {"items": [_suggestion(s) for s in await service.suggestions_of(meeting)]}

@@ -56,7 +56,9 @@ def library_version() -> str:
 
 
 def canonical(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def sha256_of(value: Any) -> str:
@@ -104,19 +106,42 @@ def quota_problems(pool: list[dict], quotas: dict, seats: int) -> list[dict]:
             )
             if maxes < seats or reachable < seats:
                 problems.append(
-                    {"kind": "max_sum", "feature": feature, "sum": min(maxes, reachable), "seats": seats}
+                    {
+                        "kind": "max_sum",
+                        "feature": feature,
+                        "sum": min(maxes, reachable),
+                        "seats": seats,
+                    }
                 )
         for value, bounds in values.items():
             low, high = int(bounds.get("min", 0)), int(bounds.get("max", seats))
             have = sum(1 for row in pool if row[feature] == value)
             if low > high:
-                problems.append({"kind": "min_above_max", "feature": feature, "value": value, "min": low, "max": high})
+                problems.append(
+                    {
+                        "kind": "min_above_max",
+                        "feature": feature,
+                        "value": value,
+                        "min": low,
+                        "max": high,
+                    }
+                )
             elif have < low:
-                problems.append({"kind": "not_enough", "feature": feature, "value": value, "min": low, "have": have})
+                problems.append(
+                    {
+                        "kind": "not_enough",
+                        "feature": feature,
+                        "value": value,
+                        "min": low,
+                        "have": have,
+                    }
+                )
     return problems
 
 
-def panel_meets_quotas(panel: list[int] | set[int], pool: list[dict], quotas: dict, seats: int) -> list[str]:
+def panel_meets_quotas(
+    panel: list[int] | set[int], pool: list[dict], quotas: dict, seats: int
+) -> list[str]:
     rows = {row["id"]: row for row in pool}
     issues = []
     if len(set(panel)) != seats:
@@ -125,7 +150,9 @@ def panel_meets_quotas(panel: list[int] | set[int], pool: list[dict], quotas: di
         for value, bounds in values.items():
             n = sum(1 for pid in panel if pid in rows and rows[pid][feature] == value)
             if n < int(bounds.get("min", 0)) or n > int(bounds.get("max", seats)):
-                issues.append(f"quota {feature}={value} [{bounds.get('min', 0)}, {bounds.get('max', seats)}] has {n}")
+                issues.append(
+                    f"quota {feature}={value} [{bounds.get('min', 0)}, {bounds.get('max', seats)}] has {n}"  # noqa: E501
+                )
     return issues
 
 
@@ -155,7 +182,9 @@ def _library_inputs(pool: list[dict], quotas: dict, seats: int) -> tuple[Any, An
     return features, people
 
 
-def compute_panels(pool: list[dict], quotas: dict, seats: int, algorithm: str, m: int) -> list[list[int]]:
+def compute_panels(
+    pool: list[dict], quotas: dict, seats: int, algorithm: str, m: int
+) -> list[list[int]]:
     """The m panels of the uniform lottery. Seeds the library's global random state: run it
     in a process of its own (``compute_in_subprocess``)."""
     from sortition_algorithms.core import find_random_sample
@@ -187,19 +216,30 @@ def compute_in_subprocess(
     with tempfile.TemporaryDirectory(prefix="canyu-draw-") as tmp:
         job = Path(tmp) / "job.json"
         result = Path(tmp) / "result.json"
-        job.write_text(json.dumps({"pool": pool, "quotas": quotas, "seats": seats,
-                                   "algorithm": algorithm, "m": m}, ensure_ascii=False), encoding="utf-8")
+        job.write_text(
+            json.dumps(
+                {"pool": pool, "quotas": quotas, "seats": seats, "algorithm": algorithm, "m": m},
+                ensure_ascii=False,
+            ),
+            encoding="utf-8",
+        )
         env = {**os.environ, "PYTHONHASHSEED": "0"}
         try:
-            proc = subprocess.run(
+            proc = subprocess.run(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "canyu.meetings.selection", str(job), str(result)],
-                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                timeout=timeout,
+                check=False,
             )
         except subprocess.TimeoutExpired:
             raise TimeoutError(f"{algorithm} exceeded {timeout} s") from None
         if not result.exists():
-            raise RuntimeError(f"{algorithm} process ended with code {proc.returncode}: "
-                               + proc.stderr.decode("utf-8", "replace")[-500:])
+            raise RuntimeError(
+                f"{algorithm} process ended with code {proc.returncode}: "
+                + proc.stderr.decode("utf-8", "replace")[-500:]
+            )
         status, value = json.loads(result.read_text(encoding="utf-8"))
     if status != "ok":
         raise RuntimeError(value)
@@ -212,8 +252,11 @@ def _main(job_path: str, result_path: str) -> None:
     logging.disable(logging.CRITICAL)
     job = json.loads(Path(job_path).read_text(encoding="utf-8"))
     try:
-        answer = ["ok", compute_panels(job["pool"], job["quotas"], job["seats"], job["algorithm"], job["m"])]
-    except Exception as exc:  # noqa: BLE001 - reported to the parent as a failure
+        answer = [
+            "ok",
+            compute_panels(job["pool"], job["quotas"], job["seats"], job["algorithm"], job["m"]),
+        ]
+    except Exception as exc:
         answer = ["error", f"{type(exc).__name__}: {exc}"]
     Path(result_path).write_text(json.dumps(answer, ensure_ascii=False), encoding="utf-8")
 
@@ -278,7 +321,7 @@ def draw(commitment: dict, seed: str) -> dict:
             "commitment_sha256": "SHA-256 of canonical JSON of " + ", ".join(COMMITMENT_FIELDS),
             "lottery_seed": "int(pool_sha256[:16], 16)",
             "panel_index": "int(SHA-256(seed), 16) mod number_selections",
-            "alternates": 'rest of pool sorted by SHA-256(seed + ":" + id), first alternates_wanted',
+            "alternates": 'rest of pool sorted by SHA-256(seed + ":" + id), first alternates_wanted',  # noqa: E501
         },
     )
     return record
@@ -290,8 +333,20 @@ def draw(commitment: dict, seed: str) -> dict:
 def verify_record(record: dict, full: bool = False) -> list[str]:
     """Re-run a published selection record. Empty list = verified; else the differences."""
     out: list[str] = []
-    needed = ("meeting_id", "seed", "algorithm", "library", "quotas", "pool", "pool_sha256",
-              "panels", "commitment_sha256", "probabilities", "selected", "alternates")
+    needed = (
+        "meeting_id",
+        "seed",
+        "algorithm",
+        "library",
+        "quotas",
+        "pool",
+        "pool_sha256",
+        "panels",
+        "commitment_sha256",
+        "probabilities",
+        "selected",
+        "alternates",
+    )
     missing = [k for k in needed if k not in record]
     if missing:
         return [f"record lacks {', '.join(missing)}"]
@@ -303,13 +358,15 @@ def verify_record(record: dict, full: bool = False) -> list[str]:
             out.append("pool rows are not sorted by id")
         pool_hash = sha256_of(pool)
         if pool_hash != record["pool_sha256"]:
-            out.append(f"pool_sha256 differs: record {record['pool_sha256']}, recomputed {pool_hash}")
+            out.append(
+                f"pool_sha256 differs: record {record['pool_sha256']}, recomputed {pool_hash}"
+            )
         fields = {k: record.get(k) for k in COMMITMENT_FIELDS}
         fields["pool_sha256"] = pool_hash
         commitment = sha256_of(fields)
         if commitment != record["commitment_sha256"]:
             out.append(
-                f"commitment_sha256 differs: record {record['commitment_sha256']}, recomputed {commitment}"
+                f"commitment_sha256 differs: record {record['commitment_sha256']}, recomputed {commitment}"  # noqa: E501
             )
         if not panels or len(panels) != record.get("number_selections"):
             out.append("number of panels differs from number_selections")
@@ -324,9 +381,13 @@ def verify_record(record: dict, full: bool = False) -> list[str]:
             out.append("seed is empty or has surrounding spaces")
         index = panel_index(seed, len(panels))
         if record.get("panel_index") != index:
-            out.append(f"panel_index differs: record {record.get('panel_index')}, recomputed {index}")
+            out.append(
+                f"panel_index differs: record {record.get('panel_index')}, recomputed {index}"
+            )
         if sorted(record["selected"]) != sorted(panels[index]):
-            out.append(f"selected differs from panel {index}: record {record['selected']}, recomputed {panels[index]}")
+            out.append(
+                f"selected differs from panel {index}: record {record['selected']}, recomputed {panels[index]}"  # noqa: E501
+            )
         alternates = alternate_order(seed, [r["id"] for r in pool], panels[index])[
             : int(record.get("alternates_wanted", len(record["alternates"])))
         ]
@@ -349,13 +410,19 @@ def _verify_full(record: dict) -> list[str]:
     version = library_version()
     notes = []
     if record["library"].get("version") != version:
-        notes.append(f"library version differs: record {record['library'].get('version')}, installed {version}")
+        notes.append(
+            f"library version differs: record {record['library'].get('version')}, installed {version}"  # noqa: E501
+        )
     try:
         panels = compute_in_subprocess(
-            record["pool"], record["quotas"], int(record["seats"]), record["algorithm"],
-            int(record["number_selections"]), None,
+            record["pool"],
+            record["quotas"],
+            int(record["seats"]),
+            record["algorithm"],
+            int(record["number_selections"]),
+            None,
         )
-    except Exception as exc:  # noqa: BLE001 - reported as a difference
+    except Exception as exc:
         return [*notes, f"cannot recompute the panels: {exc}"]
     if panels != record["panels"]:
         differing = sum(1 for a, b in zip(panels, record["panels"], strict=False) if a != b)

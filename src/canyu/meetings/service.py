@@ -28,7 +28,12 @@ ORGANIZERS = frozenset({"organizer", "admin"})
 CATEGORIES = ("市民", "企业", "专家", "媒体")
 GENDERS = ("男", "女")
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
-FEATURE_LABELS = {"category": N_("类别"), "gender": N_("性别"), "district": N_("街镇"), "age_band": N_("年龄段")}
+FEATURE_LABELS = {
+    "category": N_("类别"),
+    "gender": N_("性别"),
+    "district": N_("街镇"),
+    "age_band": N_("年龄段"),
+}
 SUGGESTION_STATUSES = {
     "processing": N_("办理中"),
     "adopted": N_("已采纳"),
@@ -69,7 +74,14 @@ def _text(data: dict, key: str, max_len: int, required: bool = True, label: str 
     if required and not value:
         raise DomainError("required", "请填写%(label)s。", 422, field=key, label=label or key)
     if len(value) > max_len:
-        raise DomainError("too_long", "%(label)s太长（最多 %(max)s 字）。", 422, field=key, label=label or key, max=max_len)
+        raise DomainError(
+            "too_long",
+            "%(label)s太长（最多 %(max)s 字）。",
+            422,
+            field=key,
+            label=label or key,
+            max=max_len,
+        )
     return value
 
 
@@ -82,7 +94,15 @@ def _int(data: dict, key: str, label: str, low: int, high: int) -> int:
     if not isinstance(value, int):
         raise DomainError("invalid_number", "%(label)s应为整数。", 422, field=key, label=label)
     if value < low or value > high:
-        raise DomainError("out_of_range", "%(label)s应在 %(low)s 到 %(high)s 之间。", 422, field=key, label=label, low=low, high=high)
+        raise DomainError(
+            "out_of_range",
+            "%(label)s应在 %(low)s 到 %(high)s 之间。",
+            422,
+            field=key,
+            label=label,
+            low=low,
+            high=high,
+        )
     return value
 
 
@@ -93,11 +113,15 @@ def _moment(data: dict, key: str, label: str) -> datetime:
         try:
             value = datetime.fromisoformat(raw)
         except ValueError:
-            raise DomainError("invalid_datetime", "%(label)s不是有效的时间。", 422, field=key, label=label) from None
+            raise DomainError(
+                "invalid_datetime", "%(label)s不是有效的时间。", 422, field=key, label=label
+            ) from None
         if value.tzinfo is None:  # a form's local time: Asia/Shanghai
             value = value.replace(tzinfo=clock.zone())
     if not isinstance(value, datetime):
-        raise DomainError("invalid_datetime", "%(label)s不是有效的时间。", 422, field=key, label=label)
+        raise DomainError(
+            "invalid_datetime", "%(label)s不是有效的时间。", 422, field=key, label=label
+        )
     if value.tzinfo is None:
         value = value.replace(tzinfo=clock.zone())
     return value
@@ -116,19 +140,44 @@ def validate_quotas(raw: Any, seats: int) -> dict:
     quotas: dict[str, dict[str, dict[str, int]]] = {}
     for feature, values in raw.items():
         if feature not in selection.FEATURES:
-            raise DomainError("invalid_quotas", "未知的配额维度：%(feature)s。", 422, field="quotas", feature=str(feature)[:20])
+            raise DomainError(
+                "invalid_quotas",
+                "未知的配额维度：%(feature)s。",
+                422,
+                field="quotas",
+                feature=str(feature)[:20],
+            )
         if not isinstance(values, dict):
             raise DomainError("invalid_quotas", "配额格式无效。", 422, field="quotas")
         quotas[feature] = {}
         for value, bounds in values.items():
             if not _valid_value(feature, value):
-                raise DomainError("invalid_quotas", "配额维度 %(feature)s 没有取值 %(value)s。", 422, field="quotas", feature=feature, value=str(value)[:20])
+                raise DomainError(
+                    "invalid_quotas",
+                    "配额维度 %(feature)s 没有取值 %(value)s。",
+                    422,
+                    field="quotas",
+                    feature=feature,
+                    value=str(value)[:20],
+                )
             if not isinstance(bounds, dict) or set(bounds) - {"min", "max"}:
                 raise DomainError("invalid_quotas", "配额格式无效。", 422, field="quotas")
             low = bounds.get("min", 0)
             high = bounds.get("max", seats)
-            if not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (low, high)) or low > high:
-                raise DomainError("invalid_quotas", "配额 %(feature)s=%(value)s 的最少、最多人数无效。", 422, field="quotas", feature=feature, value=value)
+            if (
+                not all(
+                    isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in (low, high)
+                )
+                or low > high
+            ):
+                raise DomainError(
+                    "invalid_quotas",
+                    "配额 %(feature)s=%(value)s 的最少、最多人数无效。",
+                    422,
+                    field="quotas",
+                    feature=feature,
+                    value=value,
+                )
             quotas[feature][value] = {"min": low, "max": high}
     return quotas
 
@@ -186,9 +235,13 @@ async def create_meeting(actor: Principal | None, data: dict) -> Meeting:
     opens = _moment(data, "applications_open_at", "报名开始时间")
     closes = _moment(data, "applications_close_at", "报名截止时间")
     if closes <= opens:
-        raise DomainError("invalid_window", "报名截止时间必须晚于开始时间。", 422, field="applications_close_at")
+        raise DomainError(
+            "invalid_window", "报名截止时间必须晚于开始时间。", 422, field="applications_close_at"
+        )
     if closes > meets_at - timedelta(days=1):
-        raise DomainError("window_too_late", "报名须在会议前至少一天截止。", 422, field="applications_close_at")
+        raise DomainError(
+            "window_too_late", "报名须在会议前至少一天截止。", 422, field="applications_close_at"
+        )
     seats = _int(data, "seats", "列席名额", 1, 200)
     alternates = _int({"alternates": data.get("alternates", 0)}, "alternates", "候补名额", 0, 200)
     quotas = validate_quotas(data.get("quotas"), seats)
@@ -201,7 +254,12 @@ async def create_meeting(actor: Principal | None, data: dict) -> Meeting:
             item = {"title": item}
         if not isinstance(item, dict):
             raise DomainError("invalid_topics", "议题格式无效。", 422, field="topics")
-        topics.append((_text(item, "title", 200, label="议题"), _text(item, "materials", 20000, required=False)))
+        topics.append(
+            (
+                _text(item, "title", 200, label="议题"),
+                _text(item, "materials", 20000, required=False),
+            )
+        )
     reselect = data.get("reselect_months", 12)
     reselect = _int({"r": reselect}, "r", "再次入选间隔（月）", 0, 120)
     async with in_transaction():
@@ -225,8 +283,16 @@ async def create_meeting(actor: Principal | None, data: dict) -> Meeting:
             created_at=clock.now(),
         )
         for position, (topic_title, materials) in enumerate(topics):
-            await Topic.create(meeting=meeting, position=position, title=topic_title, materials=materials)
-        await audit.record("meeting.created", actor, target_type="meeting", target_id=meeting.id, unit_id=meeting.unit_id)
+            await Topic.create(
+                meeting=meeting, position=position, title=topic_title, materials=materials
+            )
+        await audit.record(
+            "meeting.created",
+            actor,
+            target_type="meeting",
+            target_id=meeting.id,
+            unit_id=meeting.unit_id,
+        )
     return meeting
 
 
@@ -235,7 +301,13 @@ async def update_decision_summary(actor: Principal | None, meeting_id: int, summ
     text = _text({"s": summary}, "s", 20000, required=False)
     async with in_transaction():
         await Meeting.filter(id=meeting.id).update(decision_summary=text)
-        await audit.record("meeting.decision_summary", actor, target_type="meeting", target_id=meeting.id, unit_id=meeting.unit_id)
+        await audit.record(
+            "meeting.decision_summary",
+            actor,
+            target_type="meeting",
+            target_id=meeting.id,
+            unit_id=meeting.unit_id,
+        )
 
 
 async def list_meetings(only_open: bool = False) -> list[Meeting]:
@@ -275,7 +347,15 @@ async def meeting_json(meeting: Meeting) -> dict:
 
 # --- applications --------------------------------------------------------------------
 
-APPLICATION_FIELDS = ("name", "gender", "birth_year", "district", "occupation", "category", "reason")
+APPLICATION_FIELDS = (
+    "name",
+    "gender",
+    "birth_year",
+    "district",
+    "occupation",
+    "category",
+    "reason",
+)
 
 
 def _application_values(meeting: Meeting, data: dict) -> dict:
@@ -289,10 +369,14 @@ def _application_values(meeting: Meeting, data: dict) -> dict:
         raise DomainError("invalid_gender", "请选择性别。", 422, field="gender")
     category = data.get("category")
     if category not in CATEGORIES:
-        raise DomainError("invalid_category", "请选择报名类别（市民、企业、专家或媒体）。", 422, field="category")
+        raise DomainError(
+            "invalid_category", "请选择报名类别（市民、企业、专家或媒体）。", 422, field="category"
+        )
     district = data.get("district")
     if not isinstance(district, str) or not is_district(district):
-        raise DomainError("invalid_district", "请选择浦东新区的街镇（居住或工作所在地）。", 422, field="district")
+        raise DomainError(
+            "invalid_district", "请选择浦东新区的街镇（居住或工作所在地）。", 422, field="district"
+        )
     this_year = clock.today().year
     birth_year = _int(data, "birth_year", "出生年份", 1900, this_year)
     if close_day(meeting).year - birth_year < 18:
@@ -309,16 +393,22 @@ def _check_window(meeting: Meeting) -> None:
         raise DomainError("closed", "报名已截止。", 422)
 
 
-async def apply(actor: Principal | None, meeting_id: int, data: dict, email: str = "") -> Application:
+async def apply(
+    actor: Principal | None, meeting_id: int, data: dict, email: str = ""
+) -> Application:
     """A resident applies once per meeting, inside the window, ≥18, with declaration and consent."""
     me = require_resident(actor)
     meeting = await get_meeting(meeting_id)
     _check_window(meeting)
     values = _application_values(meeting, data)
     if not _flag(data.get("no_conflict")):
-        raise DomainError("no_declaration", "请声明与会议议题无利益冲突。", 422, field="no_conflict")
+        raise DomainError(
+            "no_declaration", "请声明与会议议题无利益冲突。", 422, field="no_conflict"
+        )
     if not _flag(data.get("consent")):
-        raise DomainError("no_consent", "请阅读个人信息处理告知并同意后再提交。", 422, field="consent")
+        raise DomainError(
+            "no_consent", "请阅读个人信息处理告知并同意后再提交。", 422, field="consent"
+        )
     if not email:
         from canyu.accounts import service as accounts
 
@@ -327,11 +417,20 @@ async def apply(actor: Principal | None, meeting_id: int, data: dict, email: str
     try:
         async with in_transaction():
             application = await Application.create(
-                meeting=meeting, resident_id=me.id, email=email, no_conflict=True, consent=True,
-                keep_in_pool=_flag(data.get("keep_in_pool")), created_at=now, updated_at=now, **values,
+                meeting=meeting,
+                resident_id=me.id,
+                email=email,
+                no_conflict=True,
+                consent=True,
+                keep_in_pool=_flag(data.get("keep_in_pool")),
+                created_at=now,
+                updated_at=now,
+                **values,
             )
     except IntegrityError:
-        raise Conflict("already_applied", "您已报名这次会议，可在“我的报名”中修改或撤回。") from None
+        raise Conflict(
+            "already_applied", "您已报名这次会议，可在“我的报名”中修改或撤回。"
+        ) from None
     return application
 
 
@@ -349,7 +448,9 @@ async def _owned_application(actor: Principal | None, application_id: int) -> Ap
     return application
 
 
-async def update_application(actor: Principal | None, application_id: int, data: dict) -> Application:
+async def update_application(
+    actor: Principal | None, application_id: int, data: dict
+) -> Application:
     """Editable until the close; a reviewed application goes back to review."""
     application = await _owned_application(actor, application_id)
     _check_window(application.meeting)
@@ -374,7 +475,9 @@ async def list_applications(actor: Principal | None, meeting_id: int) -> list[Ap
     return await Application.filter(meeting_id=meeting_id).order_by("id")
 
 
-async def review(actor: Principal | None, application_id: int, decision: str, reason: str = "") -> Application:
+async def review(
+    actor: Principal | None, application_id: int, decision: str, reason: str = ""
+) -> Application:
     """资格审查: qualified or rejected (a rejection needs a reason); the applicant is mailed."""
     application = await Application.get_or_none(id=application_id).prefetch_related("meeting")
     if application is None:
@@ -382,18 +485,38 @@ async def review(actor: Principal | None, application_id: int, decision: str, re
     actor = authorize(actor, ORGANIZERS, application.meeting.unit_id)
     if decision not in ("qualified", "rejected"):
         raise DomainError("invalid_decision", "审查结论只能是通过或不通过。", 422, field="decision")
-    reason = _text({"reason": reason or ""}, "reason", 1000, required=decision == "rejected", label="理由")
+    reason = _text(
+        {"reason": reason or ""}, "reason", 1000, required=decision == "rejected", label="理由"
+    )
     if application.status == "withdrawn":
         raise Conflict("withdrawn", "这份报名已撤回。")
-    if application.meeting.commitment_status != "none" and application.meeting.commitment_status != "failed":
+    if (
+        application.meeting.commitment_status != "none"
+        and application.meeting.commitment_status != "failed"
+    ):
         raise Conflict("pool_frozen", "候选名单已冻结，不能再修改审查结论。")
     async with in_transaction():
-        await Application.filter(id=application.id).update(status=decision, review_reason=reason, reviewed_at=clock.now())
-        await audit.record("meeting.application_reviewed", actor, target_type="application", target_id=application.id,
-                           unit_id=application.meeting.unit_id, decision=decision)
+        await Application.filter(id=application.id).update(
+            status=decision, review_reason=reason, reviewed_at=clock.now()
+        )
+        await audit.record(
+            "meeting.application_reviewed",
+            actor,
+            target_type="application",
+            target_id=application.id,
+            unit_id=application.meeting.unit_id,
+            decision=decision,
+        )
         await notify.queue_mail(
-            to=application.email, template="meetings_reviewed", subject=N_("列席会议报名资格审查结果"),
-            context={"name": application.name, "meeting": application.meeting, "decision": decision, "reason": reason},
+            to=application.email,
+            template="meetings_reviewed",
+            subject=N_("列席会议报名资格审查结果"),
+            context={
+                "name": application.name,
+                "meeting": application.meeting,
+                "decision": decision,
+                "reason": reason,
+            },
             kind="meetings_reviewed",
         )
     application.status = decision
@@ -411,9 +534,15 @@ async def frozen_pool(meeting: Meeting) -> tuple[list[dict], list[int]]:
     recent: set[int] = set()
     if meeting.reselect_months > 0 and qualified:
         since = meeting.meets_at - timedelta(days=30 * meeting.reselect_months)
-        rows = await Invitation.filter(
-            status="accepted", meeting__meets_at__gte=since, meeting__meets_at__lt=meeting.meets_at
-        ).exclude(meeting_id=meeting.id).values_list("application__resident_id", flat=True)
+        rows = (
+            await Invitation.filter(
+                status="accepted",
+                meeting__meets_at__gte=since,
+                meeting__meets_at__lt=meeting.meets_at,
+            )
+            .exclude(meeting_id=meeting.id)
+            .values_list("application__resident_id", flat=True)
+        )
         recent = set(rows)
     day = close_day(meeting)
     pool = []
@@ -421,10 +550,15 @@ async def frozen_pool(meeting: Meeting) -> tuple[list[dict], list[int]]:
         if app.resident_id in recent:
             excluded.append(app.id)
             continue
-        pool.append({
-            "id": app.id, "category": app.category, "gender": app.gender,
-            "district": app.district, "age_band": age_band(app.birth_year, day),
-        })
+        pool.append(
+            {
+                "id": app.id,
+                "category": app.category,
+                "gender": app.gender,
+                "district": app.district,
+                "age_band": age_band(app.birth_year, day),
+            }
+        )
     return pool, excluded
 
 
@@ -432,26 +566,57 @@ def _problem_error(problem: dict) -> DomainError:
     kind = problem["kind"]
     label = FEATURE_LABELS.get(problem.get("feature", ""), problem.get("feature", ""))
     if kind == "pool_too_small":
-        return DomainError("infeasible_quotas", "合格报名者 %(pool)s 人，少于列席名额 %(seats)s 人，不能抽签。", 422, **problem)
+        return DomainError(
+            "infeasible_quotas",
+            "合格报名者 %(pool)s 人，少于列席名额 %(seats)s 人，不能抽签。",
+            422,
+            **problem,
+        )
     if kind == "not_enough":
         return DomainError(
-            "infeasible_quotas", "配额“%(label)s=%(value)s”至少 %(min)s 人，但合格报名者中只有 %(have)s 人。", 422,
-            label=label, value=problem["value"], min=problem["min"], have=problem["have"],
+            "infeasible_quotas",
+            "配额“%(label)s=%(value)s”至少 %(min)s 人，但合格报名者中只有 %(have)s 人。",
+            422,
+            label=label,
+            value=problem["value"],
+            min=problem["min"],
+            have=problem["have"],
         )
     if kind == "min_sum":
-        return DomainError("infeasible_quotas", "“%(label)s”各取值的最少人数合计 %(sum)s 人，超过列席名额 %(seats)s 人。", 422,
-                           label=label, sum=problem["sum"], seats=problem["seats"])
+        return DomainError(
+            "infeasible_quotas",
+            "“%(label)s”各取值的最少人数合计 %(sum)s 人，超过列席名额 %(seats)s 人。",
+            422,
+            label=label,
+            sum=problem["sum"],
+            seats=problem["seats"],
+        )
     if kind == "max_sum":
-        return DomainError("infeasible_quotas", "“%(label)s”各取值最多只能选出 %(sum)s 人，少于列席名额 %(seats)s 人。", 422,
-                           label=label, sum=problem["sum"], seats=problem["seats"])
+        return DomainError(
+            "infeasible_quotas",
+            "“%(label)s”各取值最多只能选出 %(sum)s 人，少于列席名额 %(seats)s 人。",
+            422,
+            label=label,
+            sum=problem["sum"],
+            seats=problem["seats"],
+        )
     if kind == "min_above_max":
-        return DomainError("infeasible_quotas", "配额“%(label)s=%(value)s”的最少人数 %(min)s 大于最多人数 %(max)s。", 422,
-                           label=label, value=problem["value"], min=problem["min"], max=problem["max"])
+        return DomainError(
+            "infeasible_quotas",
+            "配额“%(label)s=%(value)s”的最少人数 %(min)s 大于最多人数 %(max)s。",
+            422,
+            label=label,
+            value=problem["value"],
+            min=problem["min"],
+            max=problem["max"],
+        )
     return DomainError("infeasible_quotas", "配额无法满足。", 422)
 
 
-async def start_commitment(actor: Principal | None, meeting_id: int, time_budget: float, wait: bool = False) -> Meeting:
-    """After the close: freeze the pool, refuse unmeetable quotas, compute the lottery in its own process."""
+async def start_commitment(
+    actor: Principal | None, meeting_id: int, time_budget: float, wait: bool = False
+) -> Meeting:
+    """After the close: freeze the pool, refuse unmeetable quotas, compute the lottery in its own process."""  # noqa: E501
     actor, meeting = await _own_meeting(actor, meeting_id)
     if clock.now() < meeting.applications_close_at:
         raise DomainError("not_closed", "报名截止后才能冻结候选名单并公示。", 409)
@@ -462,15 +627,27 @@ async def start_commitment(actor: Principal | None, meeting_id: int, time_budget
     if problems:
         raise _problem_error(problems[0])
     async with in_transaction():
-        changed = await Meeting.filter(id=meeting.id, commitment_status__in=("none", "failed")).update(
-            commitment_status="computing", commitment_error="", commitment_started_at=clock.now(),
+        changed = await Meeting.filter(
+            id=meeting.id, commitment_status__in=("none", "failed")
+        ).update(
+            commitment_status="computing",
+            commitment_error="",
+            commitment_started_at=clock.now(),
             commitment={"pool": pool, "excluded": excluded},
         )
         if not changed:
             raise Conflict("commitment_exists", "候选名单已冻结，承诺正在计算或已公示。")
-        await audit.record("meeting.pool_frozen", actor, target_type="meeting", target_id=meeting.id,
-                           unit_id=meeting.unit_id, pool=len(pool))
-    job = _compute_commitment(meeting.id, pool, meeting.quotas, meeting.seats, meeting.alternates, time_budget)
+        await audit.record(
+            "meeting.pool_frozen",
+            actor,
+            target_type="meeting",
+            target_id=meeting.id,
+            unit_id=meeting.unit_id,
+            pool=len(pool),
+        )
+    job = _compute_commitment(
+        meeting.id, pool, meeting.quotas, meeting.seats, meeting.alternates, time_budget
+    )
     if wait:
         await job
     else:
@@ -487,7 +664,13 @@ async def _compute_commitment(
     try:
         try:
             panels = await asyncio.to_thread(
-                selection.compute_in_subprocess, pool, quotas, seats, "maximin", selection.DEFAULT_PANELS, budget
+                selection.compute_in_subprocess,
+                pool,
+                quotas,
+                seats,
+                "maximin",
+                selection.DEFAULT_PANELS,
+                budget,
             )
             algorithm = "maximin"
         except TimeoutError:
@@ -495,15 +678,23 @@ async def _compute_commitment(
             fallback_from = "maximin"
             algorithm = "legacy"
             panels = await asyncio.to_thread(
-                selection.compute_in_subprocess, pool, quotas, seats, "legacy", selection.DEFAULT_PANELS, budget
+                selection.compute_in_subprocess,
+                pool,
+                quotas,
+                seats,
+                "legacy",
+                selection.DEFAULT_PANELS,
+                budget,
             )
-        commitment = selection.build_commitment(meeting_id, pool, quotas, seats, alternates, algorithm, panels, fallback_from)
+        commitment = selection.build_commitment(
+            meeting_id, pool, quotas, seats, alternates, algorithm, panels, fallback_from
+        )
         excluded = (await Meeting.get(id=meeting_id)).commitment or {}
         commitment["excluded_recently_selected"] = excluded.get("excluded", [])
         await Meeting.filter(id=meeting_id, commitment_status="computing").update(
             commitment_status="ready", commitment=commitment
         )
-    except Exception as exc:  # noqa: BLE001 - shown to the organizer, who may start again
+    except Exception as exc:
         log.exception("commitment of meeting %s failed", meeting_id)
         await Meeting.filter(id=meeting_id, commitment_status="computing").update(
             commitment_status="failed", commitment_error=str(exc)[:2000]
@@ -525,12 +716,19 @@ def commitment_json(meeting: Meeting) -> dict:
 
 
 async def draw_delegates(actor: Principal | None, meeting_id: int, seed: Any) -> dict:
-    """The seeded draw: panel index and alternates by the published rules; the selected are invited."""
+    """The seeded draw: panel index and alternates by the published rules; the selected are invited."""  # noqa: E501
     actor, meeting = await _own_meeting(actor, meeting_id)
     if not isinstance(seed, str) or not seed.strip():
         raise DomainError("empty_seed", "请填写来自公开来源的随机种子。", 422, field="seed")
     if len(seed) > 500:
-        raise DomainError("too_long", "%(label)s太长（最多 %(max)s 字）。", 422, field="seed", label="种子", max=500)
+        raise DomainError(
+            "too_long",
+            "%(label)s太长（最多 %(max)s 字）。",
+            422,
+            field="seed",
+            label="种子",
+            max=500,
+        )
     if meeting.record is not None:
         raise Conflict("already_drawn", "这次会议已经抽签。")
     if meeting.commitment_status != "ready":
@@ -538,13 +736,22 @@ async def draw_delegates(actor: Principal | None, meeting_id: int, seed: Any) ->
     record = selection.draw(meeting.commitment, seed)
     now = clock.now()
     async with in_transaction():
-        changed = await Meeting.filter(id=meeting.id, record__isnull=True, drawn_at__isnull=True).update(record=record, drawn_at=now)
+        changed = await Meeting.filter(
+            id=meeting.id, record__isnull=True, drawn_at__isnull=True
+        ).update(record=record, drawn_at=now)
         if not changed:
             raise Conflict("already_drawn", "这次会议已经抽签。")
         for app_id in record["selected"]:
             await _invite(meeting, app_id, "selected")
-        await audit.record("meeting.drawn", actor, target_type="meeting", target_id=meeting.id, unit_id=meeting.unit_id,
-                           seed=record["seed"], panel_index=record["panel_index"])
+        await audit.record(
+            "meeting.drawn",
+            actor,
+            target_type="meeting",
+            target_id=meeting.id,
+            unit_id=meeting.unit_id,
+            seed=record["seed"],
+            panel_index=record["panel_index"],
+        )
     return record
 
 
@@ -558,13 +765,23 @@ async def _invite(meeting: Meeting, application_id: int, kind: str) -> Invitatio
     application = await Application.get(id=application_id)
     deadline = min(clock.now() + timedelta(hours=meeting.confirm_hours), meeting.meets_at)
     invitation = await Invitation.create(
-        meeting=meeting, application=application, kind=kind, token=secrets.token_urlsafe(24),
-        deadline=deadline, created_at=clock.now(),
+        meeting=meeting,
+        application=application,
+        kind=kind,
+        token=secrets.token_urlsafe(24),
+        deadline=deadline,
+        created_at=clock.now(),
     )
     await notify.queue_mail(
-        to=application.email, template="meetings_invitation", subject=N_("邀请您列席政府决策会议"),
-        context={"name": application.name, "meeting": meeting, "invitation": invitation,
-                 "link": notify.absolute_url(f"/meetings/invitations/{invitation.token}")},
+        to=application.email,
+        template="meetings_invitation",
+        subject=N_("邀请您列席政府决策会议"),
+        context={
+            "name": application.name,
+            "meeting": meeting,
+            "invitation": invitation,
+            "link": notify.absolute_url(f"/meetings/invitations/{invitation.token}"),
+        },
         kind="meetings_invitation",
     )
     return invitation
@@ -575,10 +792,14 @@ async def _invite_next_alternate(meeting: Meeting) -> Invitation | None:
     meeting = await Meeting.get(id=meeting.id)
     if meeting.record is None:
         return None
-    holding = await Invitation.filter(meeting_id=meeting.id, status__in=("invited", "accepted")).count()
+    holding = await Invitation.filter(
+        meeting_id=meeting.id, status__in=("invited", "accepted")
+    ).count()
     if holding >= meeting.seats:
         return None
-    tried = set(await Invitation.filter(meeting_id=meeting.id).values_list("application_id", flat=True))
+    tried = set(
+        await Invitation.filter(meeting_id=meeting.id).values_list("application_id", flat=True)
+    )
     for app_id in meeting.record["alternates"]:
         if app_id in tried:
             continue
@@ -594,7 +815,9 @@ async def _invite_next_alternate(meeting: Meeting) -> Invitation | None:
 
 
 async def invitation_by_token(token: str) -> Invitation:
-    invitation = await Invitation.get_or_none(token=token[:64]).prefetch_related("meeting", "application")
+    invitation = await Invitation.get_or_none(token=token[:64]).prefetch_related(
+        "meeting", "application"
+    )
     if invitation is None:
         raise NotFound("找不到这份邀请。")
     return invitation
@@ -610,7 +833,9 @@ async def respond(token: str, accept: bool) -> Invitation:
         raise DomainError("invitation_expired", "确认期限已过，名额已由候补人员递补。", 422)
     status = "accepted" if accept else "declined"
     async with in_transaction():
-        changed = await Invitation.filter(id=invitation.id, status="invited").update(status=status, responded_at=clock.now())
+        changed = await Invitation.filter(id=invitation.id, status="invited").update(
+            status=status, responded_at=clock.now()
+        )
         if not changed:
             raise Conflict("already_answered", "这份邀请已经答复或已过期。")
     if not accept:
@@ -620,12 +845,14 @@ async def respond(token: str, accept: bool) -> Invitation:
 
 
 async def expire_invitations() -> int:
-    """Scheduler job: silence past the deadline expires the invitation and invites the next alternate."""
+    """Scheduler job: silence past the deadline expires the invitation and invites the next alternate."""  # noqa: E501
     now = clock.now()
     due = await Invitation.filter(status="invited", deadline__lte=now).prefetch_related("meeting")
     count = 0
     for invitation in due:
-        changed = await Invitation.filter(id=invitation.id, status="invited").update(status="expired")
+        changed = await Invitation.filter(id=invitation.id, status="invited").update(
+            status="expired"
+        )
         if changed:
             count += 1
             await _invite_next_alternate(invitation.meeting)
@@ -633,7 +860,11 @@ async def expire_invitations() -> int:
 
 
 async def roster(meeting: Meeting) -> list[Invitation]:
-    return await Invitation.filter(meeting_id=meeting.id).order_by("id").prefetch_related("application")
+    return (
+        await Invitation.filter(meeting_id=meeting.id)
+        .order_by("id")
+        .prefetch_related("application")
+    )
 
 
 async def check_in(actor: Principal | None, invitation_id: int) -> Invitation:
@@ -643,10 +874,18 @@ async def check_in(actor: Principal | None, invitation_id: int) -> Invitation:
     actor = authorize(actor, ORGANIZERS, invitation.meeting.unit_id)
     if invitation.status != "accepted":
         raise Conflict("not_confirmed", "只有已确认参会的代表可以签到。")
-    changed = await Invitation.filter(id=invitation.id, checked_in_at__isnull=True).update(checked_in_at=clock.now())
+    changed = await Invitation.filter(id=invitation.id, checked_in_at__isnull=True).update(
+        checked_in_at=clock.now()
+    )
     if not changed:
         raise Conflict("already_checked_in", "这位代表已经签到。")
-    await audit.record("meeting.checked_in", actor, target_type="invitation", target_id=invitation.id, unit_id=invitation.meeting.unit_id)
+    await audit.record(
+        "meeting.checked_in",
+        actor,
+        target_type="invitation",
+        target_id=invitation.id,
+        unit_id=invitation.meeting.unit_id,
+    )
     return await Invitation.get(id=invitation.id)
 
 
@@ -655,7 +894,9 @@ async def pool_members(actor: Principal | None, year: int) -> list[Application]:
     authorize(actor, ORGANIZERS)
     start = datetime(year, 1, 1, tzinfo=clock.zone())
     end = datetime(year + 1, 1, 1, tzinfo=clock.zone())
-    return await Application.filter(keep_in_pool=True, status="qualified", created_at__gte=start, created_at__lt=end).order_by("id")
+    return await Application.filter(
+        keep_in_pool=True, status="qualified", created_at__gte=start, created_at__lt=end
+    ).order_by("id")
 
 
 # --- suggestions ---------------------------------------------------------------------
@@ -667,7 +908,9 @@ async def add_suggestion(actor: Principal | None, meeting_id: int, data: dict) -
     application_id = None
     if actor is not None and actor.is_resident:
         application = await Application.get_or_none(meeting_id=meeting.id, resident_id=actor.id)
-        if application is None or not await Invitation.exists(application_id=application.id, status="accepted"):
+        if application is None or not await Invitation.exists(
+            application_id=application.id, status="accepted"
+        ):
             raise DomainError("not_delegate", "只有已确认参会的列席代表可以提出意见建议。", 403)
         application_id = application.id
     else:
@@ -676,7 +919,9 @@ async def add_suggestion(actor: Principal | None, meeting_id: int, data: dict) -
         if raw not in (None, ""):
             application_id = _int({"a": raw}, "a", "代表", 1, 2**31)
             if not await Application.exists(id=application_id, meeting_id=meeting.id):
-                raise DomainError("invalid_delegate", "这位代表不属于本次会议。", 422, field="application_id")
+                raise DomainError(
+                    "invalid_delegate", "这位代表不属于本次会议。", 422, field="application_id"
+                )
     topic_id = _int({"t": data.get("topic_id")}, "t", "议题", 1, 2**31)
     topic = await Topic.get_or_none(id=topic_id, meeting_id=meeting.id)
     if topic is None:
@@ -690,42 +935,80 @@ async def add_suggestion(actor: Principal | None, meeting_id: int, data: dict) -
         try:
             due_on = date.fromisoformat(str(due)) if due else clock.today() + timedelta(days=30)
         except ValueError:
-            raise DomainError("invalid_date", "%(label)s不是有效的日期。", 422, field="due_on", label="办理期限") from None
+            raise DomainError(
+                "invalid_date", "%(label)s不是有效的日期。", 422, field="due_on", label="办理期限"
+            ) from None
     async with in_transaction():
         suggestion = await Suggestion.create(
-            meeting=meeting, topic=topic, application_id=application_id, body=body, owner_unit=owner_unit,
-            due_on=due_on, created_at=clock.now(),
+            meeting=meeting,
+            topic=topic,
+            application_id=application_id,
+            body=body,
+            owner_unit=owner_unit,
+            due_on=due_on,
+            created_at=clock.now(),
         )
         if actor.is_staff:
-            await audit.record("meeting.suggestion_added", actor, target_type="suggestion", target_id=suggestion.id, unit_id=meeting.unit_id)
+            await audit.record(
+                "meeting.suggestion_added",
+                actor,
+                target_type="suggestion",
+                target_id=suggestion.id,
+                unit_id=meeting.unit_id,
+            )
     return suggestion
 
 
-async def answer_suggestion(actor: Principal | None, suggestion_id: int, status: str, answer: str) -> Suggestion:
-    """The owner unit's answer (已采纳 / 部分采纳 / 未采纳) is published and mailed to the delegate."""
-    suggestion = await Suggestion.get_or_none(id=suggestion_id).prefetch_related("meeting", "application", "topic")
+async def answer_suggestion(
+    actor: Principal | None, suggestion_id: int, status: str, answer: str
+) -> Suggestion:
+    """The owner unit's answer (已采纳 / 部分采纳 / 未采纳) is published and mailed to the delegate."""  # noqa: E501
+    suggestion = await Suggestion.get_or_none(id=suggestion_id).prefetch_related(
+        "meeting", "application", "topic"
+    )
     if suggestion is None:
         raise NotFound("找不到这条意见建议。")
     actor = authorize(actor, ORGANIZERS, suggestion.meeting.unit_id)
     if status not in SUGGESTION_STATUSES or status == "processing":
-        raise DomainError("invalid_status", "请选择办理结果：已采纳、部分采纳或未采纳。", 422, field="status")
+        raise DomainError(
+            "invalid_status", "请选择办理结果：已采纳、部分采纳或未采纳。", 422, field="status"
+        )
     answer = _text({"answer": answer}, "answer", 5000, label="答复")
     async with in_transaction():
-        await Suggestion.filter(id=suggestion.id).update(status=status, answer=answer, answered_at=clock.now())
-        await audit.record("meeting.suggestion_answered", actor, target_type="suggestion", target_id=suggestion.id,
-                           unit_id=suggestion.meeting.unit_id, status=status)
+        await Suggestion.filter(id=suggestion.id).update(
+            status=status, answer=answer, answered_at=clock.now()
+        )
+        await audit.record(
+            "meeting.suggestion_answered",
+            actor,
+            target_type="suggestion",
+            target_id=suggestion.id,
+            unit_id=suggestion.meeting.unit_id,
+            status=status,
+        )
         if suggestion.application and suggestion.application.email:
             await notify.queue_mail(
-                to=suggestion.application.email, template="meetings_answer", subject=N_("您的意见建议已有答复"),
-                context={"name": suggestion.application.name, "meeting": suggestion.meeting, "suggestion": suggestion,
-                         "status_label": SUGGESTION_STATUSES[status], "answer": answer},
+                to=suggestion.application.email,
+                template="meetings_answer",
+                subject=N_("您的意见建议已有答复"),
+                context={
+                    "name": suggestion.application.name,
+                    "meeting": suggestion.meeting,
+                    "suggestion": suggestion,
+                    "status_label": SUGGESTION_STATUSES[status],
+                    "answer": answer,
+                },
                 kind="meetings_answer",
             )
     return await Suggestion.get(id=suggestion.id)
 
 
 async def suggestions_of(meeting: Meeting) -> list[Suggestion]:
-    return await Suggestion.filter(meeting_id=meeting.id).order_by("id").prefetch_related("topic", "application")
+    return (
+        await Suggestion.filter(meeting_id=meeting.id)
+        .order_by("id")
+        .prefetch_related("topic", "application")
+    )
 
 
 async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
@@ -738,15 +1021,20 @@ async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
 
 def masked_roster(invitations: list[Invitation]) -> list[dict]:
     return [
-        {"name": masking.mask_name(inv.application.name), "category": inv.application.category,
-         "district": inv.application.district, "kind": inv.kind}
-        for inv in invitations if inv.status == "accepted"
+        {
+            "name": masking.mask_name(inv.application.name),
+            "category": inv.application.category,
+            "district": inv.application.district,
+            "kind": inv.kind,
+        }
+        for inv in invitations
+        if inv.status == "accepted"
     ]
 
 
 async def resume_stalled(budget: float) -> int:
-    """Scheduler job: a computation lost with its process (restart) is marked failed, to be started again."""
+    """Scheduler job: a computation lost with its process (restart) is marked failed, to be started again."""  # noqa: E501
     limit = clock.now() - timedelta(seconds=2 * budget + 120)
-    return await Meeting.filter(commitment_status="computing", commitment_started_at__lt=limit).update(
-        commitment_status="failed", commitment_error="计算进程中断，请重新开始。"
-    )
+    return await Meeting.filter(
+        commitment_status="computing", commitment_started_at__lt=limit
+    ).update(commitment_status="failed", commitment_error="计算进程中断，请重新开始。")
