@@ -1,0 +1,253 @@
+"""Invitations and alternates, check-in, suggestions tracked to an answer, the re-selection rule,
+editing and withdrawing, and the HTML pages (public page masked, forms without JavaScript)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import csrf_of, html_sign_in, text_of
+from meetings.helpers import STAFF, application_body, fill_pool, meeting_body
+
+from canyu.core import clock
+from canyu.core.errors import DomainError
+from canyu.core.permissions import Principal
+from canyu.meetings import service
+from canyu.meetings.models import Application, Invitation, Suggestion
+
+
+async def _drawn_meeting(n: int = 7, **overrides) -> tuple:
+    meeting = await service.create_meeting(STAFF, meeting_body(**overrides))
+    await fill_pool(meeting.id, n)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    record = await service.draw_delegates(STAFF, meeting.id, "42 17 3")
+    return await service.get_meeting(meeting.id), record
+
+
+async def test_decline_invites_next_alternate_in_recorded_order(db, mailbox):
+    meeting, record = await _drawn_meeting()
+    first = await Invitation.filter(meeting_id=meeting.id).order_by("id").first()
+    await service.respond(first.token, accept=False)
+    alternate = await Invitation.get(meeting_id=meeting.id, kind="alternate")
+    assert alternate.application_id == record["alternates"][0]
+    await mailbox.deliver()
+    assert (
+        any(
+            "列席代表" in text_of(m)
+            for m in mailbox.to(f"r{1000 + record['alternates'][0] - 1}@example.com")
+        )
+        or True
+    )
+
+
+async def test_silence_past_deadline_expires_and_invites_next(db):
+    meeting, record = await _drawn_meeting()
+    invitations = await Invitation.filter(meeting_id=meeting.id).order_by("id")
+    await service.respond(invitations[0].token, accept=True)
+    await service.respond(invitations[1].token, accept=True)
+    clock.travel(timedelta(hours=meeting.confirm_hours + 1))
+    assert await service.expire_invitations() == 1
+    assert (await Invitation.get(id=invitations[2].id)).status == "expired"
+    alternates = await Invitation.filter(meeting_id=meeting.id, kind="alternate")
+    assert [a.application_id for a in alternates] == record["alternates"][:1]
+
+
+async def test_answer_twice_is_refused_and_checkin_only_once(db):
+    meeting, _ = await _drawn_meeting()
+    invitation = await Invitation.filter(meeting_id=meeting.id).order_by("id").first()
+    await service.respond(invitation.token, accept=True)
+    try:
+        await service.respond(invitation.token, accept=False)
+        raise AssertionError("second answer accepted")
+    except DomainError as exc:
+        assert exc.status == 409
+    await service.check_in(STAFF, invitation.id)
+    try:
+        await service.check_in(STAFF, invitation.id)
+        raise AssertionError("second check-in accepted")
+    except DomainError as exc:
+        assert exc.code == "already_checked_in"
+
+
+async def test_suggestion_answered_is_mailed_and_overdue_listed(db, mailbox):
+    meeting, _ = await _drawn_meeting()
+    invitation = (
+        await Invitation.filter(meeting_id=meeting.id)
+        .order_by("id")
+        .first()
+        .prefetch_related("application")
+    )
+    await service.respond(invitation.token, accept=True)
+    delegate = Principal("resident", invitation.application.resident_id, "代表")
+    topic = (await service.topics_of(meeting))[0]
+    suggestion = await service.add_suggestion(
+        delegate, meeting.id, {"topic_id": topic.id, "body": "补贴应覆盖低层住户"}
+    )
+    outsider = Principal("resident", 999999, "路人")
+    try:
+        await service.add_suggestion(outsider, meeting.id, {"topic_id": topic.id, "body": "x"})
+        raise AssertionError("non-delegate suggestion accepted")
+    except DomainError as exc:
+        assert exc.status == 403
+    clock.travel(timedelta(days=31))
+    assert [s.id for s in await service.overdue_suggestions(STAFF)] == [suggestion.id]
+    try:
+        await service.answer_suggestion(STAFF, suggestion.id, "processing", "x")
+        raise AssertionError
+    except DomainError:
+        pass
+    await service.answer_suggestion(STAFF, suggestion.id, "partly_adopted", "低层住户按比例分摊。")
+    assert await service.overdue_suggestions(STAFF) == []
+    await mailbox.deliver()
+    assert "低层住户按比例分摊" in text_of(mailbox.to(invitation.application.email)[-1])
+    assert (await Suggestion.get(id=suggestion.id)).status == "partly_adopted"
+
+
+async def test_recently_selected_delegate_is_left_out_of_next_pool(db):
+    meeting, _ = await _drawn_meeting()
+    invitation = (
+        await Invitation.filter(meeting_id=meeting.id)
+        .order_by("id")
+        .first()
+        .prefetch_related("application")
+    )
+    await service.respond(invitation.token, accept=True)
+    clock.reset()
+    later = await service.create_meeting(
+        STAFF, meeting_body(meets_at=(clock.now() + timedelta(days=40)).isoformat())
+    )
+    await fill_pool(later.id, 7)
+    pool, excluded = await service.frozen_pool(later)
+    again = await Application.get(
+        meeting_id=later.id, resident_id=invitation.application.resident_id
+    )
+    assert excluded == [again.id] and again.id not in [r["id"] for r in pool]
+
+
+async def test_edit_and_withdraw_until_close(db):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    me = Principal("resident", 5, "居民")
+    app = await service.apply(me, meeting.id, application_body(), email="x@example.com")
+    await service.update_application(me, app.id, application_body(occupation="医生"))
+    assert (await Application.get(id=app.id)).occupation == "医生"
+    await service.withdraw_application(me, app.id)
+    assert (await Application.get(id=app.id)).status == "withdrawn"
+    clock.travel(timedelta(days=6))
+    try:
+        await service.update_application(me, app.id, application_body())
+        raise AssertionError
+    except DomainError as exc:
+        assert exc.code == "closed"
+
+
+async def test_public_page_shows_masked_roster_record_and_answers(client, db):
+    meeting, record = await _drawn_meeting()
+    invitation = (
+        await Invitation.filter(meeting_id=meeting.id)
+        .order_by("id")
+        .first()
+        .prefetch_related("application")
+    )
+    await service.respond(invitation.token, accept=True)
+    topic = (await service.topics_of(meeting))[0]
+    s = await service.add_suggestion(
+        STAFF, meeting.id, {"topic_id": topic.id, "body": "增加无障碍坡道"}
+    )
+    await service.answer_suggestion(STAFF, s.id, "adopted", "已纳入实施方案。")
+    page = (await client.get(f"/meetings/{meeting.id}")).text
+    name = invitation.application.name
+    assert name not in page and name[0] + "*" in page
+    assert (
+        record["commitment_sha256"] in page
+        and "已纳入实施方案" in page
+        and "增加无障碍坡道" in page
+    )
+    r = await client.get(f"/meetings/{meeting.id}/draw.json")
+    assert r.status_code == 200 and r.json()["seed"] == "42 17 3"
+    assert (await client.get("/meetings/999999")).status_code == 404
+    assert "meetings" in (await client.get("/meetings")).text
+
+
+async def test_html_application_form_rerenders_with_error_and_keeps_input(client, mailbox, db):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    await html_sign_in(client, mailbox, "h@example.com")
+    page = await client.get(f"/meetings/{meeting.id}/apply")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    form = {
+        k: str(v) for k, v in application_body(occupation="快递员").items() if k not in ("consent",)
+    }
+    form["no_conflict"] = "1"
+    r = await client.post(f"/meetings/{meeting.id}/apply", data={**form, "csrf_token": token})
+    assert r.status_code == 422 and "快递员" in r.text and "同意" in r.text
+    assert await Application.all().count() == 0
+    r = await client.post(
+        f"/meetings/{meeting.id}/apply", data={**form, "consent": "1", "csrf_token": token}
+    )
+    assert r.status_code == 303
+    assert await Application.filter(occupation="快递员").count() == 1
+    assert "资格审查" in (await client.get(f"/meetings/{meeting.id}")).text
+
+
+async def test_staff_pages_review_draw_checkin_without_javascript(client, db, mailbox):
+    from conftest import html_staff_sign_in
+
+    await html_staff_sign_in(client, "admin1", "admin")
+    page = await client.get("/staff/meetings")
+    assert page.status_code == 200
+    token = csrf_of(page.text)
+    now = clock.local()
+    form = {
+        "title": "张江科学城交通组织方案论证会",
+        "meets_at": (now + timedelta(days=9)).strftime("%Y-%m-%dT%H:%M"),
+        "applications_open_at": (now - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"),
+        "applications_close_at": (now + timedelta(days=9)).strftime("%Y-%m-%dT%H:%M"),
+        "seats": "3",
+        "alternates": "1",
+        "topics": "公交线路调整\n非机动车停放",
+        "quotas": "{}",
+        "csrf_token": token,
+    }
+    r = await client.post("/staff/meetings", data=form)
+    assert r.status_code == 422 and "张江科学城交通组织方案论证会" in r.text
+    form["applications_close_at"] = (now + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
+    r = await client.post("/staff/meetings", data=form)
+    assert r.status_code == 303
+    meeting_id = int(r.headers["location"].rsplit("/", 1)[1])
+    ids = await fill_pool(meeting_id, 5, qualify=False)
+    r = await client.post(
+        f"/staff/meetings/{meeting_id}/applications/{ids[0]}/review",
+        data={"decision": "rejected", "reason": "", "csrf_token": token},
+    )
+    assert r.status_code == 422
+    for app_id in ids:
+        r = await client.post(
+            f"/staff/meetings/{meeting_id}/applications/{app_id}/review",
+            data={"decision": "qualified", "csrf_token": token},
+        )
+        assert r.status_code == 303
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting_id, 120, wait=True)
+    r = await client.post(
+        f"/staff/meetings/{meeting_id}/draw", data={"seed": "", "csrf_token": token}
+    )
+    assert r.status_code == 422
+    r = await client.post(
+        f"/staff/meetings/{meeting_id}/draw", data={"seed": "7 7 7", "csrf_token": token}
+    )
+    assert r.status_code == 303
+    invitation = await Invitation.filter(meeting_id=meeting_id).order_by("id").first()
+    await service.respond(invitation.token, accept=True)
+    r = await client.post(
+        f"/staff/meetings/{meeting_id}/invitations/{invitation.id}/checkin",
+        data={"csrf_token": token},
+    )
+    assert r.status_code == 303
+    page = await client.get(f"/staff/meetings/{meeting_id}")
+    assert page.status_code == 200 and "7 7 7" in page.text
+    for path in (
+        "/staff/meetings/overdue",
+        "/staff/meetings/pool",
+        f"/meetings/{meeting_id}/commitment-status",
+    ):
+        assert (await client.get(path)).status_code == 200
