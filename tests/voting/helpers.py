@@ -46,3 +46,22 @@ async def make_campaign(
     data["admin"] = admin
     data["cids"] = [c["id"] for c in data["candidates"]]
     return data
+
+
+async def make_residents(count: int, prefix: str = "r") -> list[dict[str, str]]:
+    """Verified residents with API tokens, created directly (the mailed-code flow is tested
+    elsewhere); each has a distinct identity."""
+    from canyu.accounts import service as accounts
+    from canyu.accounts.models import Resident
+
+    out = []
+    now = clock.now()
+    for i in range(count):
+        email = f"{prefix}{i}@example.com"
+        resident = await Resident.create(
+            email_hmac=accounts.email_identity(email), email=email, created_at=now,
+            verified_at=now - timedelta(hours=1),
+        )
+        token = await accounts.issue_token(resident=resident, kind="api")
+        out.append({"Authorization": f"Bearer {token}"})
+    return out

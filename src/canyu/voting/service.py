@@ -578,7 +578,11 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
         per_candidate[cid] += 1
         first = cast_at if first is None or cast_at < first else first
     end = min(clock.now(), _aware(campaign.closes_at))
-    span = max(1.0, (end - first).total_seconds() / 60) if first else 1.0
+    # The baseline is the candidate's mean rate per minute since the campaign opened.
+    start = _aware(campaign.opens_at)
+    if first is not None and first < start:
+        start = first
+    span = max(1.0, (end - start).total_seconds() / 60)
     bursts = []
     for (cid, minute), bids in per_minute.items():
         baseline = per_candidate[cid] / span
