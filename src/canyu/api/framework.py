@@ -14,12 +14,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from canyu.core import clock
-from canyu.core.errors import DomainError, Forbidden, Unauthorized
+from canyu.core.errors import DomainError, Forbidden, NotFound, Unauthorized
 from canyu.core.i18n import N_
 from canyu.core.permissions import Principal
 from canyu.core.ratelimit import client_ip
 
 Auth = Literal["none", "optional", "resident", "staff"]
+MAX_ID = 2**31 - 1
 
 
 class Body(BaseModel):
@@ -205,6 +206,10 @@ def _route(ep: Endpoint) -> Route:
             body = None
         ctx = ApiContext(request, user, client_ip(request))
         kwargs = dict(request.path_params)
+        for value in kwargs.values():
+            # Ids are 32-bit serials: anything else names nothing (and must not reach the driver).
+            if isinstance(value, int) and not 1 <= value <= MAX_ID:
+                raise NotFound()
         if ep.body is not None:
             kwargs["body"] = body
         result = await ep.handler(ctx, **kwargs)

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 
 from canyu import __version__
-from canyu.api.framework import REGISTRY, Endpoint
+from canyu.api.framework import MAX_ID, REGISTRY, Endpoint
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -79,7 +79,7 @@ def _operation(ep: Endpoint, components: dict[str, Any]) -> dict[str, Any]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 1}
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}
                 if conv == "int"
                 else {"type": "string"},
             }

@@ -36,7 +36,7 @@ def user(request: Request) -> Principal | None:
 
 def path_int(request: Request, name: str = "id") -> int:
     value = request.path_params.get(name)
-    if not isinstance(value, int):
+    if not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
         raise DomainError("not_found", "找不到您要的内容。", 404)
     return value
 
