@@ -58,6 +58,12 @@ Pieces:
 - ``write_report(path, title, rows)``: appends a Markdown section with the exact command, the
   date, the machine (CPUs, memory) and a table of the rows.
 
+``python -m bench.run`` (``make bench``) runs every feature benchmark present as
+``python -m bench.<feature> --database D --workers W --residents R --concurrency C --ceiling K
+--report bench/results/<feature>.md``, so parse your options with ``bench_parser(...)`` (add your
+own with defaults) and keep a run at the default sizes to a few minutes on a 2-core machine.
+Write the numbers you publish to ``docs/benchmarks/<feature>.md`` (``--report`` that path).
+
 Set ``CANYU_BENCH_POSTGRES_URL`` to use another PostgreSQL server than
 ``postgres://postgres@127.0.0.1:5432/test`` (the bench creates and drops its own database there).
 """
@@ -527,6 +533,7 @@ class Result:
     processes: int = 1
     database: str = ""
     workers: int = 0
+    load: float | None = None  # 1-minute load average when the run began (other programs too)
 
     @property
     def count(self) -> int:
@@ -571,7 +578,7 @@ class Result:
             elapsed=self.elapsed, records=[r for r in self.records if r[0] == name],
             errors=self.errors, client_cpu=self.client_cpu, server_cpu=self.server_cpu,
             machine_busy=self.machine_busy, processes=self.processes, database=self.database,
-            workers=self.workers,
+            workers=self.workers, load=self.load,
         )
 
     @property
@@ -602,6 +609,8 @@ class Result:
             "server CPU": (f"{100 * self.server_cpu / self.elapsed:.0f}%"
                            if self.server_cpu is not None and self.elapsed else ""),
         })
+        if self.load is not None:
+            row["load"] = f"{self.load:.1f}"
         if ceiling is not None:
             share = 100 * self.throughput / ceiling.throughput if ceiling.throughput else 0.0
             row["of ceiling"] = f"{share:.0f}%"
@@ -613,6 +622,8 @@ class Result:
         server = (f", server CPU {100 * self.server_cpu / self.elapsed:.0f}%"
                   if self.server_cpu is not None and self.elapsed else "")
         busy = f", machine {100 * self.machine_busy:.0f}% busy" if self.machine_busy is not None else ""
+        if self.load is not None:
+            busy += f", load {self.load:.1f} at start"
         errors = f", transport errors {dict(self.errors)}" if self.errors else ""
         return (
             f"{self.label}: {self.count} requests in {self.elapsed:.2f}s = {self.throughput:.0f} req/s, "
@@ -709,6 +720,7 @@ async def drive(
     ``concurrency // processes`` connections); specs must then be picklable (no ``on_response``)."""
     server_cpu0 = server.cpu_seconds() if server else None
     busy0 = _machine_busy_ticks()
+    load = os.getloadavg()[0]
     if processes <= 1:
         cpu0 = time.process_time()
         records, errors, elapsed = await _drive_here(requests, concurrency, request_timeout)
@@ -741,6 +753,7 @@ async def drive(
         machine_busy=(busy1[0] - busy0[0]) / total if total else None,
         processes=max(1, processes),
         database=server.database if server else "", workers=server.workers if server else 0,
+        load=load,
     )
 
 
@@ -778,6 +791,7 @@ async def sign_in_many(
     indices = iter(range(n))
     server_cpu0 = handle.cpu_seconds()
     busy0 = _machine_busy_ticks()
+    load = os.getloadavg()[0]
     cpu0 = time.process_time()
 
     workers = max(1, min(concurrency, n))
@@ -833,7 +847,7 @@ async def sign_in_many(
         label="sign-in", concurrency=concurrency, elapsed=elapsed, records=records, errors=errors,
         client_cpu=time.process_time() - cpu0, server_cpu=handle.cpu_seconds() - server_cpu0,
         machine_busy=(busy1[0] - busy0[0]) / total if total else None,
-        database=handle.database, workers=handle.workers,
+        database=handle.database, workers=handle.workers, load=load,
     )
     signed = SignIns(t for t in tokens if t is not None)
     signed.result = result
@@ -927,6 +941,17 @@ def command_line() -> str:
     return shlex.join(argv)
 
 
+def _code_version() -> str:
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"commit {rev}" + (" with uncommitted changes" if dirty else "")
+
+
 def write_report(
     path: str | Path,
     title: str,
@@ -948,6 +973,7 @@ def write_report(
             if key not in columns:
                 columns.append(key)
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    code = _code_version()
     lines = [
         "",
         f"## {title}",
@@ -957,6 +983,7 @@ def write_report(
         f"- Machine: {m['cpus']} CPUs ({m['model'] or 'unknown model'}), {m['memory']} memory, "
         f"{m['system']}, Python {m['python']}"
         + (f", {', '.join(dict.fromkeys(databases))}" if databases else ""),
+        f"- Code: {code}",
         "",
     ]
     if columns:
