@@ -136,6 +136,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     _register_gauges()
+    _register_jobs(settings)
     return app
 
 
@@ -150,3 +151,12 @@ def _register_gauges() -> None:
     metrics.register_gauge(
         "canyu_outbox_oldest_seconds", "Age of the oldest unsent mail.", oldest_pending_age
     )
+
+
+def _register_jobs(settings: Settings) -> None:
+    from canyu.accounts import privacy
+
+    async def purge() -> None:
+        await privacy.purge_expired(settings.retention_days)
+
+    scheduler.register_job("privacy.purge", 3600.0, purge)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import csrf_of, html_sign_in, sign_in
-
 from canyu.accounts.models import Resident
 from canyu.audit.models import AuditEntry
+from conftest import csrf_of, html_sign_in, sign_in
 
 
 async def test_resident_downloads_all_their_data(client, mailbox):
@@ -43,3 +42,26 @@ async def test_html_deletion_needs_the_confirmation_tick(client, mailbox):
     assert (await Resident.get()).deleted_at is not None
     download = await client.get("/me/data")
     assert download.status_code == 303  # signed out
+
+
+async def test_retention_purge_runs_registered_purges_and_is_audited(db):
+    from datetime import timedelta
+
+    from canyu.accounts import privacy
+    from canyu.core import clock
+
+    seen = []
+
+    async def purge(before):
+        seen.append(before)
+        return 3
+
+    privacy.register_retention("test-thing", purge)
+    try:
+        result = await privacy.purge_expired(365)
+    finally:
+        privacy.RETENTION.pop("test-thing")
+    assert result["test-thing"] == 3
+    assert abs((clock.now() - timedelta(days=365) - seen[0]).total_seconds()) < 5
+    entry = await AuditEntry.get(action="privacy.purged")
+    assert entry.target_type == "test-thing" and entry.details["records"] == 3

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -25,6 +26,9 @@ class PersonalDataSource:
 
 
 SOURCES: dict[str, PersonalDataSource] = {}
+#: name -> purge(before): erase personal data of things that ended before ``before``;
+#: returns how many records were purged.
+RETENTION: dict[str, Callable[[datetime], Awaitable[int]]] = {}
 
 
 def register(
@@ -32,6 +36,27 @@ def register(
 ) -> None:
     """A feature declares what it keeps about a resident (export) and how to anonymize it."""
     SOURCES[name] = PersonalDataSource(name, export, erase)
+
+
+def register_retention(name: str, purge: Callable[[datetime], Awaitable[int]]) -> None:
+    """A feature's purge of personal data past the retention period (events, meetings, votes)."""
+    RETENTION[name] = purge
+
+
+async def purge_expired(retention_days: int) -> dict[str, int]:
+    """Run every registered purge for things that ended more than ``retention_days`` ago; each
+    purge that removed something is audited."""
+    before = clock.now() - timedelta(days=retention_days)
+    purged: dict[str, int] = {}
+    for name, purge in sorted(RETENTION.items()):
+        async with in_transaction():
+            count = await purge(before)
+            if count:
+                await audit.record(
+                    "privacy.purged", target_type=name, records=count, before=before.isoformat()
+                )
+        purged[name] = count
+    return purged
 
 
 async def export_resident(resident_id: int) -> dict[str, Any]:

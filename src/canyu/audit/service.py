@@ -21,6 +21,7 @@ ACTION_LABELS = {
     "resident.code_failed": N_("验证码错误"),
     "resident.locked": N_("邮箱验证锁定"),
     "resident.deleted": N_("居民注销账号"),
+    "privacy.purged": N_("到期个人信息清除"),
 }
 
 
