@@ -54,3 +54,29 @@ async def organizer(client, unit: str = "区城运中心", username: str = "chen
     from conftest import staff_headers
 
     return await staff_headers(client, username, "organizer", unit)
+
+
+async def residents(n: int, prefix: str = "jumin") -> list[dict[str, Any]]:
+    """``n`` verified residents with API tokens, written directly (the mailed-code flow has its
+    own tests; races need hundreds of people quickly)."""
+    from canyu.accounts import service as accounts
+    from canyu.accounts.models import Resident
+
+    now = clock.now()
+    made = []
+    for i in range(n):
+        email = f"{prefix}{i}@example.com"
+        resident = await Resident.create(
+            email_hmac=accounts.email_identity(email), email=email, name=f"居民{i}",
+            created_at=now, verified_at=now,
+        )
+        token = await accounts.issue_token(resident=resident, kind="api")
+        made.append({"id": resident.id, "email": email,
+                     "headers": {"Authorization": f"Bearer {token}"}})
+    return made
+
+
+def principal(resident: dict[str, Any]):
+    from canyu.core.permissions import Principal
+
+    return Principal("resident", resident["id"], resident["email"])

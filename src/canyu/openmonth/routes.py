@@ -430,9 +430,9 @@ async def checkin(request: Request) -> Response:
             scanned_at=_scanned_at(form.get("scanned_at")) if form.get("scanned_at") else None,
         )
     except DomainError as exc:
-        status = exc.status if exc.status in (404, 409, 422) else exc.status
         if exc.status in (401, 403):
             raise
+        status = exc.status
         result = {
             "kind": "error",
             "status": "refused",
