@@ -21,7 +21,7 @@ async def make_consultation(client: Any, headers: dict[str, str], **overrides: A
         "contact": "区住房和城乡建设委员会，电话 021-12345678",
         "interpretation": "本办法明确补贴标准和申请流程。",
         "opens_at": iso(timedelta(minutes=-1)),
-        "closes_at": iso(timedelta(days=30)),
+        "closes_at": iso(timedelta(days=20)),
         "period_reason": "",
         "sections": [
             {"title": "第一条 适用范围", "body": "本办法适用于浦东新区行政区域内的既有多层住宅。"},

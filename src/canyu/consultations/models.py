@@ -144,7 +144,7 @@ class BoardQuestion(Model):
     answer = fields.TextField(default="")
     answered_at = fields.DatetimeField(null=True)
     answered_by_id = fields.IntField(null=True)
-    rating = fields.CharField(max_length=16, null=True)
+    rating = fields.CharField(max_length=24, null=True)
     follow_up = fields.TextField(default="")
     follow_up_at = fields.DatetimeField(null=True)
     follow_up_answer = fields.TextField(default="")

@@ -502,7 +502,10 @@ async def staff_attachment_add(request: Request) -> Response:
             user(request), cid, upload.filename or "", data, _upload_dir(request)
         )
 
-    return await _staff_action(request, action, "附件已上传。")
+    try:
+        return await _staff_action(request, action, "附件已上传。")
+    finally:
+        await form.close()
 
 
 async def staff_attachment_delete(request: Request) -> Response:
