@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import csrf_of, html_sign_in, text_of
-from meetings.helpers import STAFF, application_body, fill_pool, meeting_body
-
 from canyu.core import clock
 from canyu.core.errors import DomainError
 from canyu.core.permissions import Principal
 from canyu.meetings import service
 from canyu.meetings.models import Application, Invitation, Suggestion
+from conftest import csrf_of, html_sign_in, text_of
+from meetings.helpers import STAFF, application_body, fill_pool, meeting_body
 
 
 async def _drawn_meeting(n: int = 7, **overrides) -> tuple:
