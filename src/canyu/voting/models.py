@@ -66,7 +66,7 @@ class Ballot(Model):
     class Meta:
         table = "vote_ballot"
         unique_together = (("campaign", "identity_hmac", "local_day", "slot"),)
-        indexes = (("campaign", "cast_at"),)
+        indexes = (("campaign_id", "cast_at"),)
 
 
 class BallotChoice(Model):
