@@ -550,7 +550,10 @@ async def moderation_decide(request: Request) -> Response:
         if exc.status in (401, 403, 404):
             raise
         return await moderation_page(request, exc, exc.status)
-    flash(request, "已发布。" if data.get("decision") == "publish" else "已退回。")
+    if data.get("decision") == "publish":
+        flash(request, "已发布。")
+    else:
+        flash(request, "已退回。")
     return redirect(request, "/staff/moderation")
 
 
