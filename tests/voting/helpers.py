@@ -38,7 +38,9 @@ async def make_campaign(
             "choices_per_ballot": choices,
             "public_weight": weights[0],
             "expert_weight": weights[1],
-            "candidates": [{"title": f"开放活动{i + 1}", "event_id": None} for i in range(candidates)],
+            "candidates": [
+                {"title": f"开放活动{i + 1}", "event_id": None} for i in range(candidates)
+            ],
         },
     )
     assert r.status_code == 201, r.text
@@ -59,7 +61,9 @@ async def make_residents(count: int, prefix: str = "r") -> list[dict[str, str]]:
     for i in range(count):
         email = f"{prefix}{i}@example.com"
         resident = await Resident.create(
-            email_hmac=accounts.email_identity(email), email=email, created_at=now,
+            email_hmac=accounts.email_identity(email),
+            email=email,
+            created_at=now,
             verified_at=now - timedelta(hours=1),
         )
         token = await accounts.issue_token(resident=resident, kind="api")

@@ -20,8 +20,13 @@ from voting.helpers import make_campaign, make_residents
 def _solve(challenge: dict) -> str:
     from altcha import ChallengeV1, solve_challenge_v1
 
-    ch = ChallengeV1(challenge["algorithm"], challenge["challenge"], challenge["maxNumber"],
-                     challenge["salt"], challenge["signature"])
+    ch = ChallengeV1(
+        challenge["algorithm"],
+        challenge["challenge"],
+        challenge["maxNumber"],
+        challenge["salt"],
+        challenge["signature"],
+    )
     solution = solve_challenge_v1(ch)
     assert solution is not None
     payload = {k: challenge[k] for k in ("algorithm", "challenge", "salt", "signature")}
@@ -32,7 +37,9 @@ def _solve(challenge: dict) -> str:
 @pytest.fixture
 async def pow_client(settings, db):
     app = create_app(replace(settings, pow_difficulty=2000))
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000))
+    transport = httpx.ASGITransport(
+        app=app, raise_app_exceptions=False, client=("127.0.0.1", 50000)
+    )
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
 
@@ -71,7 +78,9 @@ async def test_ballots_are_rate_limited_per_identity(client, mailbox):
     me = await sign_in(client, mailbox, "li.ming@example.com")
     url = f"/api/v1/campaigns/{c['id']}/ballots"
     codes = [
-        (await client.post(url, headers=me["headers"], json={"candidate_ids": [c["cids"][0]]})).status_code
+        (
+            await client.post(url, headers=me["headers"], json={"candidate_ids": [c["cids"][0]]})
+        ).status_code
         for _ in range(12)
     ]
     assert codes[:10] == [201] * 10
@@ -101,17 +110,25 @@ async def test_rate_limits_are_shared_through_redis(client, mailbox):
         await limiter.storage.bridge.storage.aclose()  # type: ignore[attr-defined]
 
 
-async def test_anomaly_report_finds_bursts_clusters_quick_votes_and_disposable_mail(client, mailbox):
+async def test_anomaly_report_finds_bursts_clusters_quick_votes_and_disposable_mail(
+    client, mailbox
+):
     ratelimit.configure("", 100_000)
     try:
         c = await make_campaign(client, candidates=2)
         residents = await make_residents(25, "burst")
         url = f"/api/v1/campaigns/{c['id']}/ballots"
         for h in residents:
-            r = await client.post(url, headers={**h, "User-Agent": "BotAgent/9"}, json={"candidate_ids": [c["cids"][1]]})
+            r = await client.post(
+                url,
+                headers={**h, "User-Agent": "BotAgent/9"},
+                json={"candidate_ids": [c["cids"][1]]},
+            )
             assert r.status_code == 201
         quick = await sign_in(client, mailbox, "temp123@mailinator.com")
-        assert (await client.post(url, headers=quick["headers"], json={"candidate_ids": [c["cids"][0]]})).status_code == 201
+        assert (
+            await client.post(url, headers=quick["headers"], json={"candidate_ids": [c["cids"][0]]})
+        ).status_code == 201
     finally:
         ratelimit.configure("", 1)
     report = (await client.get(f"/api/v1/campaigns/{c['id']}/anomalies", headers=c["admin"])).json()

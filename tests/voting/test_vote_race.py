@@ -59,10 +59,16 @@ async def _prepare_live(url: str) -> tuple[int, list[int], list[dict[str, str]]]
         now = clock.now()
         campaign = await service.create_campaign(
             Principal("staff", admin.id, "admin", role="admin"),
-            {"title": "并发评选", "opens_at": now - timedelta(hours=1),
-             "closes_at": now + timedelta(days=1), "ballots_per_day": 1, "choices_per_ballot": 1,
-             "public_weight": 0.7, "expert_weight": 0.3,
-             "candidates": [{"title": "甲"}, {"title": "乙"}]},
+            {
+                "title": "并发评选",
+                "opens_at": now - timedelta(hours=1),
+                "closes_at": now + timedelta(days=1),
+                "ballots_per_day": 1,
+                "choices_per_ballot": 1,
+                "public_weight": 0.7,
+                "expert_weight": 0.3,
+                "candidates": [{"title": "甲"}, {"title": "乙"}],
+            },
         )
         cids = [c.id for c in await Candidate.filter(campaign_id=campaign.id).order_by("id")]
         residents = await make_residents(IDENTITIES, "live")
@@ -90,23 +96,36 @@ def test_race_is_exact_with_two_workers_on_postgresql(tmp_path, mailbox):
     from live import LiveServer
 
     dbname = f"canyu_vote_race_{os.getpid()}"
-    run_sync(_pg_exec, POSTGRES_URL, f'DROP DATABASE IF EXISTS "{dbname}"', f'CREATE DATABASE "{dbname}"')
+    run_sync(
+        _pg_exec, POSTGRES_URL, f'DROP DATABASE IF EXISTS "{dbname}"', f'CREATE DATABASE "{dbname}"'
+    )
     url = _pg_admin_url(POSTGRES_URL, dbname)
     server = None
     try:
         run_sync(_migrate, url)
         campaign_id, cids, residents = run_sync(_prepare_live, url)
-        server = LiveServer(url, mailbox.port, tmp_path / "var", workers=2,
-                            extra_env={"CANYU_RATE_LIMIT_SCALE": "100000"}).start()
+        server = LiveServer(
+            url,
+            mailbox.port,
+            tmp_path / "var",
+            workers=2,
+            extra_env={"CANYU_RATE_LIMIT_SCALE": "100000"},
+        ).start()
 
         async def fire() -> Counter[int]:
             limits = httpx.Limits(max_connections=200)
             async with httpx.AsyncClient(base_url=server.url, timeout=60, limits=limits) as http:
-                answers = await asyncio.gather(*[
-                    http.post(f"/api/v1/campaigns/{campaign_id}/ballots", headers=h,
-                              json={"candidate_ids": [cids[0]]})
-                    for h in residents for _ in range(TRIES)
-                ])
+                answers = await asyncio.gather(
+                    *[
+                        http.post(
+                            f"/api/v1/campaigns/{campaign_id}/ballots",
+                            headers=h,
+                            json={"candidate_ids": [cids[0]]},
+                        )
+                        for h in residents
+                        for _ in range(TRIES)
+                    ]
+                )
             return Counter(r.status_code for r in answers)
 
         codes = run_sync(fire)

@@ -66,9 +66,19 @@ class InvalidateIn(Body):
 
 
 @endpoint(
-    "POST", "/campaigns", summary="创建评选", tag="vote", auth="staff", body=CampaignIn,
-    response=CampaignCreated, status=201, errors=(403, 422),
-    description="仅管理员。权重在 0 到 1 之间且合计为 1；候选可来自开放活动（event_id）或自由填写。",
+    "POST",
+    "/campaigns",
+    summary="创建评选",
+    tag="vote",
+    auth="staff",
+    body=CampaignIn,
+    response=CampaignCreated,
+    status=201,
+    errors=(403, 422),
+    description=(
+        "仅管理员。权重在 0 到 1 之间且合计为 1；"
+        "候选可来自开放活动（event_id）或自由填写。"
+    ),
 )
 async def create_campaign(ctx: ApiContext, body: CampaignIn) -> dict[str, Any]:
     data = body.model_dump()
@@ -93,9 +103,12 @@ async def get_campaign(ctx: ApiContext, id: int) -> dict[str, Any]:
 
 
 @endpoint(
-    "GET", "/campaigns/{id:int}/challenge", summary="人机验证题目（ALTCHA）", tag="vote",
+    "GET",
+    "/campaigns/{id:int}/challenge",
+    summary="人机验证题目（ALTCHA）",
+    tag="vote",
     errors=(404,),
-    description="CANYU_POW_DIFFICULTY 为 0 时答复 {\"enabled\": false}。",
+    description='CANYU_POW_DIFFICULTY 为 0 时答复 {"enabled": false}。',
 )
 async def challenge(ctx: ApiContext, id: int) -> Response:
     await service.get_campaign(id)
@@ -106,8 +119,15 @@ async def challenge(ctx: ApiContext, id: int) -> Response:
 
 
 @endpoint(
-    "POST", "/campaigns/{id:int}/ballots", summary="投票", tag="vote", auth="resident",
-    body=BallotIn, response=BallotCreated, status=201, errors=(404, 409, 422, 429),
+    "POST",
+    "/campaigns/{id:int}/ballots",
+    summary="投票",
+    tag="vote",
+    auth="resident",
+    body=BallotIn,
+    response=BallotCreated,
+    status=201,
+    errors=(404, 409, 422, 429),
     description=(
         "候选不重复、不超过每票可选数量。当天（CANYU_TIMEZONE 的日历日）次数用完答复 409；"
         "不在投票时间内或选择无效答复 422。启用人机验证时须带 altcha。"
@@ -115,7 +135,10 @@ async def challenge(ctx: ApiContext, id: int) -> Response:
 )
 async def cast_ballot(ctx: ApiContext, id: int, body: BallotIn) -> dict[str, Any]:
     ballot = await service.cast_ballot(
-        ctx.user, id, body.candidate_ids, ip=ctx.ip,
+        ctx.user,
+        id,
+        body.candidate_ids,
+        ip=ctx.ip,
         user_agent=ctx.request.headers.get("user-agent", ""),
         pow_payload=body.altcha,
         pow_difficulty=ctx.request.app.state.settings.pow_difficulty,
@@ -124,9 +147,17 @@ async def cast_ballot(ctx: ApiContext, id: int, body: BallotIn) -> dict[str, Any
 
 
 @endpoint(
-    "POST", "/campaigns/{id:int}/expert-scores", summary="专家评审打分", tag="vote",
-    auth="staff", body=ScoresIn, errors=(403, 404, 422),
-    description="管理员或评审专家为候选活动打 0–100 分；再次提交覆盖本人原分。专家分为各评审的平均分。",
+    "POST",
+    "/campaigns/{id:int}/expert-scores",
+    summary="专家评审打分",
+    tag="vote",
+    auth="staff",
+    body=ScoresIn,
+    errors=(403, 404, 422),
+    description=(
+        "管理员或评审专家为候选活动打 0–100 分；再次提交覆盖本人原分。"
+        "专家分为各评审的平均分。"
+    ),
 )
 async def expert_scores(ctx: ApiContext, id: int, body: ScoresIn) -> dict[str, Any]:
     count = await service.submit_expert_scores(
@@ -138,9 +169,13 @@ async def expert_scores(ctx: ApiContext, id: int, body: ScoresIn) -> dict[str, A
 
 
 @endpoint(
-    "GET", "/campaigns/{id:int}/results", summary="评选结果", tag="vote", auth="optional",
+    "GET",
+    "/campaigns/{id:int}/results",
+    summary="评选结果",
+    tag="vote",
+    auth="optional",
     errors=(404,),
-    description="截止前对所有人（含工作人员）答复 {\"status\":\"open\",\"results\":null}。",
+    description='截止前对所有人（含工作人员）答复 {"status":"open","results":null}。',
 )
 async def results(ctx: ApiContext, id: int) -> dict[str, Any]:
     answer = await service.results(id)
@@ -149,8 +184,14 @@ async def results(ctx: ApiContext, id: int) -> dict[str, Any]:
             {
                 k: r[k]
                 for k in (
-                    "candidate_id", "title", "votes", "invalidated", "public_score",
-                    "expert_score", "final_score", "rank",
+                    "candidate_id",
+                    "title",
+                    "votes",
+                    "invalidated",
+                    "public_score",
+                    "expert_score",
+                    "final_score",
+                    "rank",
                 )
             }
             for r in answer["results"]
@@ -159,7 +200,11 @@ async def results(ctx: ApiContext, id: int) -> dict[str, Any]:
 
 
 @endpoint(
-    "GET", "/campaigns/{id:int}/anomalies", summary="异常投票报告", tag="vote", auth="staff",
+    "GET",
+    "/campaigns/{id:int}/anomalies",
+    summary="异常投票报告",
+    tag="vote",
+    auth="staff",
     errors=(403, 404),
 )
 async def anomalies(ctx: ApiContext, id: int) -> dict[str, Any]:
@@ -167,8 +212,13 @@ async def anomalies(ctx: ApiContext, id: int) -> dict[str, Any]:
 
 
 @endpoint(
-    "POST", "/campaigns/{id:int}/invalidations", summary="作废选票", tag="vote", auth="staff",
-    body=InvalidateIn, errors=(403, 404, 422),
+    "POST",
+    "/campaigns/{id:int}/invalidations",
+    summary="作废选票",
+    tag="vote",
+    auth="staff",
+    body=InvalidateIn,
+    errors=(403, 404, 422),
     description="仅管理员，须说明理由；选票不删除，作废数量随结果公布。",
 )
 async def invalidate(ctx: ApiContext, id: int, body: InvalidateIn) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class Candidate(Model):
 
 
 class Ballot(Model):
-    """选票: one per identity, local day and slot, the unique key that makes the daily rule exact."""
+    """选票: one per identity, local day and slot (the unique key that makes the rule exact)."""
 
     id = fields.IntField(primary_key=True)
     campaign: fields.ForeignKeyRelation[Campaign] = fields.ForeignKeyField(

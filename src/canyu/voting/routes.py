@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from canyu.accounts import privacy
 from canyu.core import clock, nav
 from canyu.core.errors import DomainError
 from canyu.core.exports import download
@@ -30,6 +31,8 @@ async def _home_loader() -> dict[str, Any]:
 
 
 nav.home_section("voting/home_section.html", _home_loader, order=40)
+privacy.register("votes", service.export_personal_data, service.erase_personal_data)
+privacy.register_retention("votes", service.purge_expired)
 
 
 def _ids(value: Any) -> list[int] | Any:
@@ -80,7 +83,10 @@ async def cast(request: Request) -> Response:
     try:
         selected = _ids(data.get("candidate_id"))
         await service.cast_ballot(
-            user(request), campaign_id, selected, ip=client_ip(request),
+            user(request),
+            campaign_id,
+            selected,
+            ip=client_ip(request),
             user_agent=request.headers.get("user-agent", ""),
             pow_payload=data.get("altcha") or None,
             pow_difficulty=request.app.state.settings.pow_difficulty,
@@ -174,8 +180,10 @@ async def staff_create(request: Request) -> Response:
             raise
         campaigns = [await service.campaign_view(c) for c in await service.list_campaigns()]
         return render(
-            request, "voting/staff_list.html",
-            {"campaigns": campaigns, **_staff_context(form, exc)}, status_code=exc.status,
+            request,
+            "voting/staff_list.html",
+            {"campaigns": campaigns, **_staff_context(form, exc)},
+            status_code=exc.status,
         )
     flash(request, "评选已创建。")
     return redirect(request, f"/staff/campaigns/{campaign.id}")
@@ -185,7 +193,8 @@ async def staff_campaign(request: Request, error: Any = None, status: int = 200)
     me = authorize(user(request), {"admin"})
     campaign = await service.get_campaign(path_int(request))
     return render(
-        request, "voting/staff_campaign.html",
+        request,
+        "voting/staff_campaign.html",
         {
             "campaign": await service.campaign_view(campaign),
             "report": await service.anomaly_report(me, campaign.id),
@@ -218,7 +227,9 @@ async def staff_reviews(request: Request) -> Response:
     return render(request, "voting/staff_reviews.html", {"campaigns": campaigns})
 
 
-async def _scores_page(request: Request, error: Any = None, status: int = 200, typed: dict | None = None) -> Response:
+async def _scores_page(
+    request: Request, error: Any = None, status: int = 200, typed: dict | None = None
+) -> Response:
     me = authorize(user(request), {"admin", "reviewer"})
     campaign = await service.get_campaign(path_int(request))
     mine = await service.my_expert_scores(me, campaign.id)
@@ -226,7 +237,8 @@ async def _scores_page(request: Request, error: Any = None, status: int = 200, t
     if typed:
         values.update(typed)
     return render(
-        request, "voting/staff_scores.html",
+        request,
+        "voting/staff_scores.html",
         {"campaign": await service.campaign_view(campaign), "values": values, "error": error},
         status_code=status,
     )

@@ -53,12 +53,34 @@ MAX_LISTED = 200
 #: Throw-away mail services (international and Chinese).
 DISPOSABLE_DOMAINS = frozenset(
     {
-        "mailinator.com", "10minutemail.com", "guerrillamail.com", "guerrillamail.info",
-        "sharklasers.com", "yopmail.com", "tempmail.com", "temp-mail.org", "trashmail.com",
-        "getnada.com", "dispostable.com", "maildrop.cc", "fakeinbox.com", "throwawaymail.com",
-        "mohmal.com", "emailondeck.com", "burnermail.io", "mintemail.com", "spamgourmet.com",
-        "linshiyouxiang.net", "bccto.me", "chacuo.net", "027168.com", "tempmail.plus",
-        "mail.tm", "moakt.com", "tmpmail.org", "emailtemporanea.net",
+        "mailinator.com",
+        "10minutemail.com",
+        "guerrillamail.com",
+        "guerrillamail.info",
+        "sharklasers.com",
+        "yopmail.com",
+        "tempmail.com",
+        "temp-mail.org",
+        "trashmail.com",
+        "getnada.com",
+        "dispostable.com",
+        "maildrop.cc",
+        "fakeinbox.com",
+        "throwawaymail.com",
+        "mohmal.com",
+        "emailondeck.com",
+        "burnermail.io",
+        "mintemail.com",
+        "spamgourmet.com",
+        "linshiyouxiang.net",
+        "bccto.me",
+        "chacuo.net",
+        "027168.com",
+        "tempmail.plus",
+        "mail.tm",
+        "moakt.com",
+        "tmpmail.org",
+        "emailtemporanea.net",
     }
 )
 
@@ -157,11 +179,17 @@ async def open_campaigns() -> list[Campaign]:
 def _text(value: Any, name: str, limit: int, *, required: bool = True) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
-        raise DomainError("invalid_" + name, "请填写%(label)s。", 422, field=name, label=_LABELS[name])
+        raise DomainError(
+            "invalid_" + name, "请填写%(label)s。", 422, field=name, label=_LABELS[name]
+        )
     if len(text) > limit:
         raise DomainError(
-            "invalid_" + name, "%(label)s不能超过 %(limit)s 个字。", 422,
-            field=name, label=_LABELS[name], limit=limit,
+            "invalid_" + name,
+            "%(label)s不能超过 %(limit)s 个字。",
+            422,
+            field=name,
+            label=_LABELS[name],
+            limit=limit,
         )
     return text
 
@@ -197,32 +225,44 @@ async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
     choices = data.get("choices_per_ballot", 1)
     if not isinstance(per_day, int) or not 1 <= per_day <= MAX_BALLOTS_PER_DAY:
         raise DomainError(
-            "invalid_ballots_per_day", "每天可投票数须为 1 到 50 之间的整数。", 422,
+            "invalid_ballots_per_day",
+            "每天可投票数须为 1 到 50 之间的整数。",
+            422,
             field="ballots_per_day",
         )
     if not isinstance(choices, int) or not 1 <= choices <= MAX_CANDIDATES:
         raise DomainError(
-            "invalid_choices_per_ballot", "每张选票可选数量须为 1 到 100 之间的整数。", 422,
+            "invalid_choices_per_ballot",
+            "每张选票可选数量须为 1 到 100 之间的整数。",
+            422,
             field="choices_per_ballot",
         )
     pw, ew = data.get("public_weight", 0.7), data.get("expert_weight", 0.3)
     try:
         pw, ew = float(pw), float(ew)
     except (TypeError, ValueError):
-        raise DomainError("invalid_weights", "权重须为 0 到 1 之间的数字。", 422, field="public_weight") from None
+        raise DomainError(
+            "invalid_weights", "权重须为 0 到 1 之间的数字。", 422, field="public_weight"
+        ) from None
     if not (0 <= pw <= 1 and 0 <= ew <= 1) or not math.isclose(pw + ew, 1.0, abs_tol=1e-6):
         raise DomainError(
-            "invalid_weights", "公众投票与专家评审的权重须在 0 到 1 之间，且合计为 1。", 422,
+            "invalid_weights",
+            "公众投票与专家评审的权重须在 0 到 1 之间，且合计为 1。",
+            422,
             field="public_weight",
         )
     raw = data.get("candidates") or []
     if not isinstance(raw, list) or not raw:
         raise DomainError("no_candidates", "请至少添加一个候选活动。", 422, field="candidates")
     if len(raw) > MAX_CANDIDATES:
-        raise DomainError("too_many_candidates", "候选活动不能超过 100 个。", 422, field="candidates")
+        raise DomainError(
+            "too_many_candidates", "候选活动不能超过 100 个。", 422, field="candidates"
+        )
     event_ids = [int(c["event_id"]) for c in raw if isinstance(c, dict) and c.get("event_id")]
     if len(set(event_ids)) != len(event_ids):
-        raise DomainError("duplicate_event", "同一个开放活动不能重复列为候选。", 422, field="candidates")
+        raise DomainError(
+            "duplicate_event", "同一个开放活动不能重复列为候选。", 422, field="candidates"
+        )
     briefs = await event_briefs(event_ids)
     rows = []
     for position, item in enumerate(raw):
@@ -237,11 +277,15 @@ async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
             {
                 "title": _text(name, "candidate", 120),
                 "summary": _text(
-                    item.get("summary") or (brief or {}).get("summary") or "", "rules", 2000,
+                    item.get("summary") or (brief or {}).get("summary") or "",
+                    "rules",
+                    2000,
                     required=False,
                 ),
                 "event_id": event_id,
-                "photo_url": str(item.get("photo_url") or (brief or {}).get("photo_url") or "")[:300],
+                "photo_url": str(item.get("photo_url") or (brief or {}).get("photo_url") or "")[
+                    :300
+                ],
                 "average_rating": (brief or {}).get("average_rating"),
                 "rating_count": int((brief or {}).get("rating_count") or 0),
                 "position": position,
@@ -252,14 +296,26 @@ async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
         raise DomainError("duplicate_candidate", "候选活动名称不能重复。", 422, field="candidates")
     async with in_transaction():
         campaign = await Campaign.create(
-            title=title, rules=rules, opens_at=opens_at, closes_at=closes_at, results_at=results_at,
-            ballots_per_day=per_day, choices_per_ballot=choices, public_weight=pw,
-            expert_weight=ew, created_by=actor.id, created_at=clock.now(),
+            title=title,
+            rules=rules,
+            opens_at=opens_at,
+            closes_at=closes_at,
+            results_at=results_at,
+            ballots_per_day=per_day,
+            choices_per_ballot=choices,
+            public_weight=pw,
+            expert_weight=ew,
+            created_by=actor.id,
+            created_at=clock.now(),
         )
         await Candidate.bulk_create([Candidate(campaign_id=campaign.id, **row) for row in rows])
         await audit.record(
-            "vote.campaign_created", actor, target_type="campaign", target_id=campaign.id,
-            title=title, candidates=len(rows),
+            "vote.campaign_created",
+            actor,
+            target_type="campaign",
+            target_id=campaign.id,
+            title=title,
+            candidates=len(rows),
         )
     return campaign
 
@@ -317,7 +373,9 @@ def new_challenge(difficulty: int) -> dict[str, Any]:
 
 
 def _pow_error() -> DomainError:
-    return DomainError("pow_failed", "人机验证未通过或已过期，请重新验证后再投票。", 422, field="altcha")
+    return DomainError(
+        "pow_failed", "人机验证未通过或已过期，请重新验证后再投票。", 422, field="altcha"
+    )
 
 
 def check_pow(payload: Any, difficulty: int) -> tuple[str, str | None]:
@@ -325,7 +383,9 @@ def check_pow(payload: Any, difficulty: int) -> tuple[str, str | None]:
     if difficulty <= 0:
         return "off", None
     if not isinstance(payload, str) or not payload or len(payload) > 4000:
-        raise DomainError("pow_required", "请先完成人机验证（“我不是机器人”）。", 422, field="altcha")
+        raise DomainError(
+            "pow_required", "请先完成人机验证（“我不是机器人”）。", 422, field="altcha"
+        )
     from altcha import verify_solution_v1
 
     try:
@@ -355,8 +415,11 @@ def _clean_choices(candidate_ids: Any, limit: int) -> list[int]:
         )
     if len(candidate_ids) > limit:
         raise DomainError(
-            "too_many_choices", "每张选票最多选择 %(limit)s 个候选活动。", 422,
-            field="candidate_ids", limit=limit,
+            "too_many_choices",
+            "每张选票最多选择 %(limit)s 个候选活动。",
+            422,
+            field="candidate_ids",
+            limit=limit,
         )
     return list(candidate_ids)
 
@@ -397,7 +460,9 @@ async def cast_ballot(
     ids = _clean_choices(candidate_ids, campaign.choices_per_ballot)
     known = await Candidate.filter(campaign_id=campaign.id, id__in=ids).count()
     if known != len(ids):
-        raise DomainError("unknown_candidate", "所选的候选活动不属于这个评选。", 422, field="candidate_ids")
+        raise DomainError(
+            "unknown_candidate", "所选的候选活动不属于这个评选。", 422, field="candidate_ids"
+        )
     pow_result, signature = check_pow(pow_payload, pow_difficulty)
     who = await verification_of(me.id)
     day = clock.local(now).date()
@@ -418,8 +483,12 @@ async def cast_ballot(
                     except IntegrityError:
                         raise _pow_error() from None
                 ballot = await Ballot.create(
-                    campaign_id=campaign.id, identity_hmac=who.identity_hmac, resident_id=me.id,
-                    local_day=day, slot=slot, cast_at=now,
+                    campaign_id=campaign.id,
+                    identity_hmac=who.identity_hmac,
+                    resident_id=me.id,
+                    local_day=day,
+                    slot=slot,
+                    cast_at=now,
                 )
                 await BallotChoice.bulk_create(
                     [
@@ -428,16 +497,20 @@ async def cast_ballot(
                     ]
                 )
                 await BallotAudit.create(
-                    ballot_id=ballot.id, campaign_id=campaign.id,
-                    network_hash=_network_hash(ip), agent_hash=_agent_hash(user_agent),
-                    seconds_since_verification=since, pow_result=pow_result,
+                    ballot_id=ballot.id,
+                    campaign_id=campaign.id,
+                    network_hash=_network_hash(ip),
+                    agent_hash=_agent_hash(user_agent),
+                    seconds_since_verification=since,
+                    pow_result=pow_result,
                     disposable_domain=who.mail_domain in DISPOSABLE_DOMAINS,
                 )
             return ballot
         except IntegrityError:
             continue
     raise Conflict(
-        "daily_limit", "您今天在这个评选中的投票次数已用完，请明天再来。",
+        "daily_limit",
+        "您今天在这个评选中的投票次数已用完，请明天再来。",
         limit=campaign.ballots_per_day,
     )
 
@@ -473,17 +546,31 @@ async def submit_expert_scores(actor: Principal, campaign_id: int, scores: Any) 
         cid = item.get("candidate_id") if isinstance(item, dict) else None
         score = item.get("score") if isinstance(item, dict) else None
         if not isinstance(cid, int) or isinstance(cid, bool):
-            raise DomainError("unknown_candidate", "所评分的候选活动不属于这个评选。", 422, field="scores")
-        if isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score):
-            raise DomainError("invalid_score", "评分须为 0 到 100 之间的数字。", 422, field="scores")
+            raise DomainError(
+                "unknown_candidate", "所评分的候选活动不属于这个评选。", 422, field="scores"
+            )
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, int | float)
+            or not math.isfinite(score)
+        ):
+            raise DomainError(
+                "invalid_score", "评分须为 0 到 100 之间的数字。", 422, field="scores"
+            )
         if not 0 <= score <= 100:
-            raise DomainError("invalid_score", "评分须为 0 到 100 之间的数字。", 422, field="scores")
+            raise DomainError(
+                "invalid_score", "评分须为 0 到 100 之间的数字。", 422, field="scores"
+            )
         if cid in clean:
-            raise DomainError("repeated_candidate", "同一个候选活动只能评一个分。", 422, field="scores")
+            raise DomainError(
+                "repeated_candidate", "同一个候选活动只能评一个分。", 422, field="scores"
+            )
         clean[cid] = float(score)
     known = await Candidate.filter(campaign_id=campaign.id, id__in=list(clean)).count()
     if known != len(clean):
-        raise DomainError("unknown_candidate", "所评分的候选活动不属于这个评选。", 422, field="scores")
+        raise DomainError(
+            "unknown_candidate", "所评分的候选活动不属于这个评选。", 422, field="scores"
+        )
     now = clock.now()
     async with in_transaction():
         for cid, score in clean.items():
@@ -494,15 +581,22 @@ async def submit_expert_scores(actor: Principal, campaign_id: int, scores: Any) 
                 try:
                     async with in_transaction():
                         await ExpertScore.create(
-                            campaign_id=campaign.id, candidate_id=cid, reviewer_id=actor.id,
-                            reviewer_label=actor.name[:80], score=score, updated_at=now,
+                            campaign_id=campaign.id,
+                            candidate_id=cid,
+                            reviewer_id=actor.id,
+                            reviewer_label=actor.name[:80],
+                            score=score,
+                            updated_at=now,
                         )
                 except IntegrityError:
                     await ExpertScore.filter(candidate_id=cid, reviewer_id=actor.id).update(
                         score=score, updated_at=now
                     )
         await audit.record(
-            "vote.expert_scored", actor, target_type="campaign", target_id=campaign.id,
+            "vote.expert_scored",
+            actor,
+            target_type="campaign",
+            target_id=campaign.id,
             candidates=len(clean),
         )
     return len(clean)
@@ -528,7 +622,10 @@ async def invalidate_ballots(
     reason = _text(reason, "reason", 200)
     if not isinstance(ballot_ids, list) or not ballot_ids:
         raise DomainError("no_ballots", "请选择要作废的选票。", 422, field="ballot_ids")
-    if any(not isinstance(i, int) or isinstance(i, bool) for i in ballot_ids) or len(ballot_ids) > 5000:
+    if (
+        any(not isinstance(i, int) or isinstance(i, bool) for i in ballot_ids)
+        or len(ballot_ids) > 5000
+    ):
         raise DomainError("invalid_ballots", "选票编号无效。", 422, field="ballot_ids")
     known = await Ballot.filter(campaign_id=campaign.id, id__in=ballot_ids).count()
     if known != len(set(ballot_ids)):
@@ -538,8 +635,13 @@ async def invalidate_ballots(
             campaign_id=campaign.id, id__in=ballot_ids, invalidated_at__isnull=True
         ).update(invalidated_at=clock.now(), invalidation_reason=reason, invalidated_by=actor.id)
         await audit.record(
-            "vote.ballots_invalidated", actor, target_type="campaign", target_id=campaign.id,
-            ballots=sorted(set(ballot_ids))[:500], changed=changed, reason=reason,
+            "vote.ballots_invalidated",
+            actor,
+            target_type="campaign",
+            target_id=campaign.id,
+            ballots=sorted(set(ballot_ids))[:500],
+            changed=changed,
+            reason=reason,
         )
     return changed
 
@@ -559,8 +661,12 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
     audits = await BallotAudit.filter(
         campaign_id=campaign.id, ballot__invalidated_at__isnull=True
     ).values(
-        "ballot_id", "network_hash", "agent_hash", "seconds_since_verification",
-        "disposable_domain", "ballot__identity_hmac",
+        "ballot_id",
+        "network_hash",
+        "agent_hash",
+        "seconds_since_verification",
+        "disposable_domain",
+        "ballot__identity_hmac",
     )
     choices = await BallotChoice.filter(
         campaign_id=campaign.id, ballot__invalidated_at__isnull=True
@@ -589,8 +695,11 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
         if len(bids) >= BURST_MIN and len(bids) >= BURST_FACTOR * baseline:
             bursts.append(
                 {
-                    "candidate_id": cid, "candidate": titles.get(cid, ""), "minute": minute,
-                    "count": len(bids), "baseline": round(baseline, 2),
+                    "candidate_id": cid,
+                    "candidate": titles.get(cid, ""),
+                    "minute": minute,
+                    "count": len(bids),
+                    "baseline": round(baseline, 2),
                     "ballot_ids": sorted(bids)[:MAX_LISTED],
                 }
             )
@@ -602,7 +711,8 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
             groups[row[key]].append(row)
         found = [
             {
-                "key": k[:12], "count": len(rows),
+                "key": k[:12],
+                "count": len(rows),
                 "identities": len({r["ballot__identity_hmac"] for r in rows}),
                 "ballot_ids": sorted(r["ballot_id"] for r in rows)[:MAX_LISTED],
             }
@@ -611,7 +721,9 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
         ]
         return sorted(found, key=lambda c: -c["count"])[:20]
 
-    quick = sorted(r["ballot_id"] for r in audits if r["seconds_since_verification"] < QUICK_SECONDS)
+    quick = sorted(
+        r["ballot_id"] for r in audits if r["seconds_since_verification"] < QUICK_SECONDS
+    )
     disposable = sorted(r["ballot_id"] for r in audits if r["disposable_domain"])
     return {
         "valid_ballots": len(audits),
@@ -622,7 +734,9 @@ async def anomaly_report(actor: Principal, campaign_id: int) -> dict[str, Any]:
         "quick": {"count": len(quick), "ballot_ids": quick[:MAX_LISTED]},
         "disposable": {"count": len(disposable), "ballot_ids": disposable[:MAX_LISTED]},
         "thresholds": {
-            "burst_min": BURST_MIN, "burst_factor": BURST_FACTOR, "cluster_min": CLUSTER_MIN,
+            "burst_min": BURST_MIN,
+            "burst_factor": BURST_FACTOR,
+            "cluster_min": CLUSTER_MIN,
             "quick_seconds": QUICK_SECONDS,
         },
     }
@@ -700,8 +814,15 @@ async def results(campaign_id: int) -> dict[str, Any]:
 
 
 RESULT_CSV_HEADER = (
-    "rank", "candidate_id", "title", "event_id", "votes", "invalidated", "public_score",
-    "expert_score", "final_score",
+    "rank",
+    "candidate_id",
+    "title",
+    "event_id",
+    "votes",
+    "invalidated",
+    "public_score",
+    "expert_score",
+    "final_score",
 )
 
 
@@ -713,8 +834,14 @@ async def results_csv_rows(campaign_id: int) -> list[list[Any]]:
     events = dict(await Candidate.filter(campaign_id=campaign.id).values_list("id", "event_id"))
     return [
         [
-            r["rank"], r["candidate_id"], r["title"], events.get(r["candidate_id"]) or "",
-            r["votes"], r["invalidated"], f"{r['public_score']:.2f}", f"{r['expert_score']:.2f}",
+            r["rank"],
+            r["candidate_id"],
+            r["title"],
+            events.get(r["candidate_id"]) or "",
+            r["votes"],
+            r["invalidated"],
+            f"{r['public_score']:.2f}",
+            f"{r['expert_score']:.2f}",
             f"{r['final_score']:.2f}",
         ]
         for r in await compute_results(campaign)
@@ -723,3 +850,43 @@ async def results_csv_rows(campaign_id: int) -> list[list[Any]]:
 
 def local_day_of(moment: datetime) -> date:
     return clock.local(moment).date()
+
+
+# --- personal data (个人信息保护法) -------------------------------------------------------------
+
+
+async def export_personal_data(resident_id: int) -> list[dict[str, Any]]:
+    """A resident's own ballots: campaign, day, time, choices, and whether one was invalidated."""
+    ballots = await Ballot.filter(resident_id=resident_id).select_related("campaign").order_by("id")
+    out = []
+    for b in ballots:
+        titles = await BallotChoice.filter(ballot_id=b.id).values_list(
+            "candidate__title", flat=True
+        )
+        out.append(
+            {
+                "campaign": b.campaign.title,
+                "day": b.local_day.isoformat(),
+                "cast_at": _aware(b.cast_at).isoformat(),
+                "choices": list(titles),
+                "invalidated": b.invalidated_at is not None,
+            }
+        )
+    return out
+
+
+async def erase_personal_data(resident_id: int) -> None:
+    """The ballots stay counted but no longer point to the account. The identity HMAC stays
+    until the retention purge, so deleting an account cannot buy a second ballot the same day."""
+    await Ballot.filter(resident_id=resident_id).update(resident_id=0)
+
+
+async def purge_expired(before: datetime) -> int:
+    """Past the retention period: the audit signals of closed campaigns are deleted and the
+    ballots lose their link to any account."""
+    ids = await Campaign.filter(closes_at__lt=before).values_list("id", flat=True)
+    if not ids:
+        return 0
+    removed = await BallotAudit.filter(campaign_id__in=list(ids)).delete()
+    await Ballot.filter(campaign_id__in=list(ids), resident_id__gt=0).update(resident_id=0)
+    return int(removed or 0)

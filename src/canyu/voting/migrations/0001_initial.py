@@ -1,8 +1,8 @@
-from tortoise import migrations
-from tortoise.migrations import operations as ops
+from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
-from tortoise import fields
 from tortoise.indexes import Index
+from tortoise.migrations import operations as ops
+
 
 class Migration(migrations.Migration):
     initial = True
@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
                 ('invalidation_reason', fields.CharField(default='', max_length=200)),
                 ('invalidated_by', fields.IntField(null=True)),
             ],
-            options={'table': 'vote_ballot', 'app': 'voting', 'unique_together': (('campaign', 'identity_hmac', 'local_day', 'slot'),), 'indexes': [Index(fields=['campaign_id', 'cast_at'])], 'pk_attr': 'id', 'table_description': '选票: one per identity, local day and slot, the unique key that makes the daily rule exact.'},
+            options={'table': 'vote_ballot', 'app': 'voting', 'unique_together': (('campaign', 'identity_hmac', 'local_day', 'slot'),), 'indexes': [Index(fields=['campaign_id', 'cast_at'])], 'pk_attr': 'id', 'table_description': '选票: one per identity, local day and slot (the unique key that makes the rule exact).'},
             bases=['Model'],
         ),
         ops.CreateModel(
