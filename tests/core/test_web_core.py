@@ -205,3 +205,59 @@ async def test_openapi_document_lists_identity_endpoints(client):
         assert path in doc["paths"], path
     assert "put" in doc["paths"]["/api/v1/me"]
     assert doc["paths"]["/api/v1/auth/code"]["post"]["responses"]["202"]
+
+
+async def test_unexpected_error_gets_a_chinese_500_page(settings, db):
+    import httpx
+    from starlette.routing import Route
+
+    from canyu.app import create_app
+
+    app = create_app(settings)
+
+    async def boom(request):
+        raise RuntimeError("bug")
+
+    app.router.routes.insert(0, Route("/boom", boom))
+    app.router.routes.insert(0, Route("/api/v1/boom", boom))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        page = await c.get("/boom")
+        assert page.status_code == 500 and "服务器出错了" in page.text and "bug" not in page.text
+        api = await c.get("/api/v1/boom")
+        assert api.status_code == 500 and api.json()["error"]["code"] == "internal_error"
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db):
+    from tortoise import connections
+
+    from conftest import POSTGRES_URL
+
+    if POSTGRES_URL:
+        return
+    conn = connections.get("default")
+    _, rows = await conn.execute_query("PRAGMA journal_mode")
+    assert rows[0][0].lower() == "wal"
+    _, rows = await conn.execute_query("PRAGMA busy_timeout")
+    assert rows[0][0] >= 5000
+
+
+async def test_code_requests_are_throttled_per_address(client, mailbox):
+    statuses = [
+        (await client.post("/api/v1/auth/code", json={"email": "spam@example.com"})).status_code
+        for _ in range(6)
+    ]
+    assert statuses == [202] * 5 + [429]
+    await mailbox.deliver()
+    assert len(mailbox.to("spam@example.com")) == 5
+
+
+async def test_access_log_is_structured_with_the_request_id(client, caplog):
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="canyu.access"):
+        r = await client.get("/healthz", headers={"X-Request-ID": "trace-me-123"})
+    assert r.headers["x-request-id"] == "trace-me-123"
+    entry = json.loads(caplog.records[-1].getMessage())
+    assert entry["request_id"] == "trace-me-123" and entry["status"] == 200 and entry["route"] == "/healthz"

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from canyu.core import i18n, metrics, nav
 from canyu.core.errors import Forbidden
 from canyu.core.ratelimit import client_ip
-from canyu.core.templating import render
+from canyu.core.templating import render, render_fragment
 from canyu.core.web import redirect, safe_next, user
 
 ONE_YEAR = 365 * 24 * 3600
@@ -20,7 +20,9 @@ ONE_YEAR = 365 * 24 * 3600
 async def home(request: Request) -> Response:
     sections = []
     for section in nav.HOME:
-        sections.append((section.template, await section.loader()))  # type: ignore[operator]
+        context = await section.loader()  # type: ignore[operator]
+        # A block sees its values both directly and as ``ctx``.
+        sections.append(render_fragment(request, section.template, {**context, "ctx": context}))
     return render(request, "home.html", {"sections": sections})
 
 

@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 import jinja2
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -86,6 +87,24 @@ def render_string(name: str, context: dict[str, Any]) -> str:
     return env.get_template(name).render(**context)
 
 
+def base_context(request: Request) -> dict[str, Any]:
+    """What every template sees: the request, user, CSRF token, locale and preferences."""
+    return {
+        "request": request,
+        "user": getattr(request.state, "user", None),
+        "csrf_token": request.scope.get("csrf_token", ""),
+        "locale": i18n.get_locale(),
+        "html_lang": i18n.HTML_LANG[i18n.get_locale()],
+        "large_text": request.cookies.get("canyu_large") == "1",
+        "htmx": is_htmx(request),
+    }
+
+
+def render_fragment(request: Request, name: str, context: dict[str, Any] | None = None) -> Markup:
+    """A template rendered on its own (a home-page block, a partial), as safe HTML."""
+    return Markup(render_string(name, {**base_context(request), "flash": [], **(context or {})}))  # noqa: S704
+
+
 def render(
     request: Request,
     name: str,
@@ -94,16 +113,7 @@ def render(
     headers: dict[str, str] | None = None,
 ) -> HTMLResponse:
     """Render a page (or an htmx partial) with the request's locale, user and CSRF token."""
-    ctx: dict[str, Any] = {
-        "request": request,
-        "user": getattr(request.state, "user", None),
-        "csrf_token": request.scope.get("csrf_token", ""),
-        "locale": i18n.get_locale(),
-        "html_lang": i18n.HTML_LANG[i18n.get_locale()],
-        "large_text": request.cookies.get("canyu_large") == "1",
-        "htmx": is_htmx(request),
-        "flash": _pop_flash(request),
-    }
+    ctx: dict[str, Any] = {**base_context(request), "flash": _pop_flash(request)}
     if context:
         ctx.update(context)
     return HTMLResponse(render_string(name, ctx), status_code=status_code, headers=headers)
