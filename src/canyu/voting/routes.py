@@ -217,7 +217,10 @@ async def staff_invalidate(request: Request) -> Response:
         if exc.status in (401, 403, 404):
             raise
         return await staff_campaign(request, exc, exc.status)
-    flash(request, "已作废所选选票。" if changed else "所选选票此前已作废。")
+    if changed:
+        flash(request, "已作废所选选票。")
+    else:
+        flash(request, "所选选票此前已作废。")
     return redirect(request, f"/staff/campaigns/{campaign_id}")
 
 
