@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import sign_in, staff_headers, text_of
-from consultations.helpers import iso, make_consultation
-
 from canyu.consultations.models import Comment, Consultation
 from canyu.core import clock
+from conftest import sign_in, staff_headers, text_of
+from consultations.helpers import iso, make_consultation
 
 UNIT = "区建设和交通委员会"
 
@@ -99,7 +98,7 @@ async def test_closing_before_opening_is_refused(client, mailbox):
 
 
 async def test_comment_is_pending_and_hidden_until_published(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "li@example.com")
     await client.put("/api/v1/me", json={"name": "李小明"}, headers=resident["headers"])
     r = await _comment(client, resident["headers"], c["id"], section_id=c["sections"][1]["id"])
@@ -114,7 +113,7 @@ async def test_comment_is_pending_and_hidden_until_published(client, mailbox):
 
 
 async def test_comment_outside_the_period_is_refused(client, mailbox):
-    org, mod, c = await _setup(client, mailbox, opens_at=iso(timedelta(days=1)), closes_at=iso(timedelta(days=20)))
+    _org, _mod, c = await _setup(client, mailbox, opens_at=iso(timedelta(days=1)), closes_at=iso(timedelta(days=20)))
     resident = await sign_in(client, mailbox, "a@example.com")
     r = await _comment(client, resident["headers"], c["id"])
     assert r.status_code == 422 and r.json()["error"]["code"] == "outside_period"
@@ -126,7 +125,7 @@ async def test_comment_outside_the_period_is_refused(client, mailbox):
 
 
 async def test_bad_comments_are_refused_and_not_stored(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    org, _mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "a@example.com")
     assert (await _comment(client, resident["headers"], c["id"], body="   ")).status_code == 422
     assert (await _comment(client, resident["headers"], c["id"], body="长" * 2001)).status_code == 422
@@ -137,7 +136,7 @@ async def test_bad_comments_are_refused_and_not_stored(client, mailbox):
 
 
 async def test_draft_consultation_is_not_public(client, mailbox):
-    org, mod, c = await _setup(client, mailbox, published=False)
+    _org, _mod, c = await _setup(client, mailbox, published=False)
     resident = await sign_in(client, mailbox, "a@example.com")
     assert (await _comment(client, resident["headers"], c["id"])).status_code == 404
     assert (await client.get(f"/api/v1/consultations/{c['id']}/comments")).status_code == 404
@@ -155,7 +154,7 @@ async def test_moderation_needs_the_role_and_a_reason_to_reject(client, mailbox)
 
 
 async def test_rejected_commenter_is_told_why(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "wang@example.com")
     cid = (await _comment(client, resident["headers"], c["id"], body="请访问赌博网站了解详情")).json()["id"]
     assert (await Comment.get(id=cid)).sensitive_hits == ["赌博网站"]
@@ -169,7 +168,7 @@ async def test_rejected_commenter_is_told_why(client, mailbox):
 
 
 async def test_moderation_works_after_the_close(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "a@example.com")
     cid = (await _comment(client, resident["headers"], c["id"])).json()["id"]
     clock.travel(timedelta(days=21))
@@ -177,7 +176,7 @@ async def test_moderation_works_after_the_close(client, mailbox):
 
 
 async def test_html_in_a_comment_is_shown_as_text(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "a@example.com")
     cid = (await _comment(client, resident["headers"], c["id"], body="<script>alert(1)</script>")).json()["id"]
     await client.post(f"/api/v1/comments/{cid}/moderation", json={"decision": "publish"}, headers=mod)
@@ -187,7 +186,7 @@ async def test_html_in_a_comment_is_shown_as_text(client, mailbox):
 
 
 async def test_support_counts_once_per_resident(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     a = await sign_in(client, mailbox, "a@example.com")
     b = await sign_in(client, mailbox, "b@example.com")
     cid = (await _comment(client, a["headers"], c["id"])).json()["id"]
@@ -254,7 +253,7 @@ async def test_report_rules_and_mail_to_every_commenter(client, mailbox):
 
 
 async def test_report_on_a_consultation_without_comments(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    org, _mod, c = await _setup(client, mailbox)
     clock.travel(timedelta(days=21))
     assert (await client.post(f"/api/v1/consultations/{c['id']}/report", headers=org)).status_code == 200
     report = (await client.get(f"/api/v1/consultations/{c['id']}/report")).json()

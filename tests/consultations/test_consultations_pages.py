@@ -7,12 +7,17 @@ import io
 import zipfile
 from datetime import timedelta
 
+from canyu.consultations import service
+from canyu.consultations.models import (
+    Attachment,
+    BoardQuestion,
+    Comment,
+    Consultation,
+    Subscription,
+)
+from canyu.core import clock, scheduler
 from conftest import csrf_of, html_sign_in, html_staff_sign_in, sign_in, staff_headers, text_of
 from consultations.helpers import make_consultation
-
-from canyu.consultations import service
-from canyu.consultations.models import Attachment, BoardQuestion, Comment, Consultation, Subscription
-from canyu.core import clock, scheduler
 
 UNIT = "区建设和交通委员会"
 

@@ -77,7 +77,9 @@ def _summary(c: Any) -> dict[str, Any]:
     body=ConsultationIn,
     status=201,
     errors=(401, 403, 422),
-    description="kind: major_decision、rule、normative 或 other；期限短于最低要求时须填写 period_reason。",
+    description=(
+        "kind: major_decision、rule、normative 或 other；期限短于最低要求时须填写 period_reason。"
+    ),
 )
 async def create_consultation(ctx: ApiContext, body: ConsultationIn) -> Response:
     data = body.model_dump()

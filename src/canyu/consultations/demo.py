@@ -24,7 +24,8 @@ OPEN_SECTIONS = [
     ),
     (
         "第三条 办理时限",
-        "承办单位应当自留言分派之日起 5 个工作日内答复；情况复杂的，经区政务公开办同意可延长 5 个工作日，并告知留言人。",
+        "承办单位应当自留言分派之日起 5 个工作日内答复；"
+        "情况复杂的，经区政务公开办同意可延长 5 个工作日，并告知留言人。",
     ),
     (
         "第四条 答复要求",
@@ -159,7 +160,7 @@ async def load() -> list[str]:
                 "drafting_unit": "区政务公开办",
                 "basis": "《2024年浦东新区政务公开工作要点》一（四）“加强政策留言板建设”",
                 "contact": "区政务公开办 021-68540000，电子邮箱 zwgk@pudong.example.cn",
-                "body": "现将《浦东新区政策留言板咨询回应工作规则（征求意见稿）》全文公布，公开征求社会各界意见。",
+                "body": f"现将《{OPEN_TITLE}》全文公布，公开征求社会各界意见。",
                 "interpretation": OPEN_INTERPRETATION,
                 "opens_at": start.isoformat(),
                 "closes_at": clock.local_midnight(close_day).isoformat(),
@@ -217,6 +218,8 @@ async def load() -> list[str]:
     finally:
         clock.reset()
     return [
-        f"consultations: open draft “{OPEN_TITLE}” (/consultations/{opened.id}) with 7 comments, FAQ and board questions",
-        f"consultations: closed “{CLOSED_TITLE}” with its adoption report (/consultations/{closed.id}/report)",
+        f"consultations: open draft “{OPEN_TITLE}” (/consultations/{opened.id})"
+        " with 7 comments, FAQ and board questions",
+        f"consultations: closed “{CLOSED_TITLE}” with its adoption report"
+        f" (/consultations/{closed.id}/report)",
     ]
