@@ -215,3 +215,37 @@ async def test_full_draw_publishes_commitment_then_record_and_invites(client, ma
     await mailbox.deliver()
     invited = [m for m in mailbox.messages if "列席代表" in text_of(m)]
     assert len(invited) == 3
+
+
+async def test_resident_reads_edits_and_withdraws_own_application(client, mailbox):
+    headers = await staff_headers(client, "org", "admin")
+    meeting = await _meeting(client, headers)
+    me = await sign_in(client, mailbox, "a@example.com")
+    other = await sign_in(client, mailbox, "b@example.com")
+    app_id = (
+        await client.post(
+            f"/api/v1/meetings/{meeting['id']}/applications",
+            json=application_body(),
+            headers=me["headers"],
+        )
+    ).json()["id"]
+    assert (
+        await client.get(f"/api/v1/applications/{app_id}", headers=other["headers"])
+    ).status_code == 404
+    r = await client.put(
+        f"/api/v1/applications/{app_id}",
+        json=application_body(occupation="护士"),
+        headers=me["headers"],
+    )
+    assert r.status_code == 200 and r.json()["occupation"] == "护士"
+    r = await client.delete(f"/api/v1/applications/{app_id}", headers=me["headers"])
+    assert r.status_code == 200
+    assert (await client.get(f"/api/v1/applications/{app_id}", headers=me["headers"])).json()[
+        "status"
+    ] == "withdrawn"
+
+
+async def test_home_page_lists_meetings_with_open_calls(client):
+    headers = await staff_headers(client, "org", "admin")
+    await _meeting(client, headers, title="陆家嘴滨江步道管理办法论证会")
+    assert "陆家嘴滨江步道管理办法论证会" in (await client.get("/")).text

@@ -208,3 +208,51 @@ async def answer_suggestion(ctx: ApiContext, id: int, body: SuggestionAnswer) ->
 async def list_suggestions(ctx: ApiContext, id: int) -> dict:
     meeting = await service.get_meeting(id)
     return {"items": [_suggestion(s) for s in await service.suggestions_of(meeting)]}
+
+
+def _application(a: Any) -> dict:
+    return {
+        "id": a.id,
+        "meeting_id": a.meeting_id,
+        "status": a.status,
+        "reason_of_review": a.review_reason,
+        **{f: getattr(a, f) for f in (*service.APPLICATION_FIELDS, "keep_in_pool")},
+    }
+
+
+@endpoint(
+    "GET",
+    "/applications/{id:int}",
+    summary="我的报名",
+    tag="meetings",
+    auth="resident",
+    errors=(404,),
+)
+async def get_application(ctx: ApiContext, id: int) -> dict:
+    return _application(await service.own_application(ctx.user, id))
+
+
+@endpoint(
+    "PUT",
+    "/applications/{id:int}",
+    summary="修改报名（截止前）",
+    tag="meetings",
+    auth="resident",
+    body=ApplicationCreate,
+    errors=(404, 409, 422),
+)
+async def put_application(ctx: ApiContext, id: int, body: ApplicationCreate) -> dict:
+    return _application(await service.update_application(ctx.user, id, body.model_dump()))
+
+
+@endpoint(
+    "DELETE",
+    "/applications/{id:int}",
+    summary="撤回报名（截止前）",
+    tag="meetings",
+    auth="resident",
+    errors=(404, 409, 422),
+)
+async def withdraw_application(ctx: ApiContext, id: int) -> dict:
+    await service.withdraw_application(ctx.user, id)
+    return {"id": id, "status": "withdrawn"}

@@ -448,6 +448,10 @@ async def _owned_application(actor: Principal | None, application_id: int) -> Ap
     return application
 
 
+async def own_application(actor: Principal | None, application_id: int) -> Application:
+    return await _owned_application(actor, application_id)
+
+
 async def update_application(
     actor: Principal | None, application_id: int, data: dict
 ) -> Application:
