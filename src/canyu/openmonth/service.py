@@ -616,14 +616,11 @@ def _monthly_limit_error() -> DomainError:
     )
 
 
-def _ticket_attachments(event: OpenEvent, registration: Registration) -> list[notify.Attachment]:
+def _ticket_attachments(event: OpenEvent, ticket_code: str) -> list[notify.Attachment]:
+    """The QR e-ticket and the calendar file (built outside any transaction when possible)."""
     return [
-        notify.Attachment(
-            f"ticket-{registration.ticket_code}.png",
-            "image/png",
-            ticket_png(registration.ticket_code or ""),
-        ),
-        notify.Attachment(f"event-{event.id}.ics", "text/calendar", event_ics(event, registration)),
+        notify.Attachment(f"ticket-{ticket_code}.png", "image/png", ticket_png(ticket_code)),
+        notify.Attachment(f"event-{event.id}.ics", "text/calendar", event_ics(event, ticket_code)),
     ]
 
 
@@ -636,7 +633,7 @@ def ticket_png(code: str, scale: int = 8) -> bytes:
     return buf.getvalue()
 
 
-def event_ics(event: OpenEvent, registration: Registration | None = None) -> bytes:
+def event_ics(event: OpenEvent, ticket_code: str | None = None) -> bytes:
     """An iCalendar file (icalendar) for the event."""
     from icalendar import Calendar
     from icalendar import Event as IcsEvent
@@ -645,7 +642,7 @@ def event_ics(event: OpenEvent, registration: Registration | None = None) -> byt
     cal.add("prodid", "-//Canyu//Pudong open month//ZH")
     cal.add("version", "2.0")
     item = IcsEvent()
-    item.add("uid", f"openmonth-{event.id}-{registration.id if registration else 0}@canyu")
+    item.add("uid", f"openmonth-{event.id}-{ticket_code or 'event'}@canyu")
     item.add("dtstamp", clock.now())
     item.add("dtstart", event.starts_at)
     item.add("dtend", event.ends_at)
@@ -655,8 +652,8 @@ def event_ics(event: OpenEvent, registration: Registration | None = None) -> byt
         item.add("location", location)
     item.add("url", notify.absolute_url(f"/events/{event.id}"))
     description = event.summary[:500]
-    if registration and registration.ticket_code:
-        description += f"\n电子票号 Ticket: {registration.ticket_code}"
+    if ticket_code:
+        description += f"\n电子票号 Ticket: {ticket_code}"
     item.add("description", description)
     cal.add_component(item)
     return cal.to_ical()
@@ -838,6 +835,8 @@ async def _register(
         "no_show": False,
         "reminded_at": None,
     }
+    # Likely confirmed: build the ticket's attachments before the transaction (they cost CPU).
+    attachments = _ticket_attachments(event, ticket) if event.taken + places <= event.capacity else None
     async with in_transaction():
         # The person's monthly places first (a row of their own), the event's last: the
         # contended row stays locked only until the commit right after.
@@ -855,7 +854,7 @@ async def _register(
                 event,
                 "confirmed",
                 N_("报名成功：%(title)s"),
-                _ticket_attachments(event, registration),
+                attachments or _ticket_attachments(event, ticket),
             )
         else:
             await _mail(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
@@ -979,6 +978,7 @@ async def confirm_offer(actor: Principal | None, registration_id: int) -> Regist
     if registration.offered_until is None or registration.offered_until <= now:
         raise DomainError("offer_expired", "递补名额的确认期限已过。")
     ticket = new_ticket_code()
+    attachments = _ticket_attachments(event, ticket)
     async with in_transaction():
         if not await _take_month_places(
             registration.person_key, registration.month, registration.places
@@ -996,7 +996,7 @@ async def confirm_offer(actor: Principal | None, registration_id: int) -> Regist
             event,
             "confirmed",
             N_("报名成功：%(title)s"),
-            _ticket_attachments(event, registration),
+            attachments,
         )
     return registration
 
