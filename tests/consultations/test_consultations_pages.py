@@ -264,3 +264,23 @@ async def test_consultation_opening_later_is_announced_by_the_job(client, mailbo
     mailbox.clear()
     await mailbox.deliver()
     assert len(mailbox.to("han@example.com")) == 1
+
+
+async def test_draft_page_shows_the_most_supported_and_pages_the_rest(client, mailbox):
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org)
+    consultation = await Consultation.get(id=c["id"])
+    section_id = c["sections"][0]["id"]
+    for i in range(60):
+        await Comment.create(
+            consultation=consultation, section_id=section_id, resident_id=1, author_name="郑十",
+            body=f"第{i:02d}号意见", status="published", supports=i, created_at=clock.now(),
+        )
+    page = await client.get(f"/consultations/{c['id']}")
+    assert "第59号意见" in page.text and "第00号意见" not in page.text
+    assert "查看本条全部 60 条意见" in page.text
+    first = await client.get(f"/consultations/{c['id']}/comments?section={section_id}")
+    assert "第00号意见" in first.text and "第50号意见" not in first.text
+    second = await client.get(f"/consultations/{c['id']}/comments?section={section_id}&page=2")
+    assert "第50号意见" in second.text and "第 2 / 2 页" in second.text
+    assert (await client.get(f"/consultations/{c['id']}/comments?page=x")).status_code == 200

@@ -80,15 +80,14 @@ async def _detail_context(request: Request, consultation_id: int) -> dict[str, A
     me = user(request)
     c = await service.get_consultation(consultation_id, me)
     sections = await service.sections_of(c.id)
-    comments = await service.published_comments(c.id) if c.published_at else []
-    by_section: dict[Any, list[Any]] = {}
-    for cm in comments:
-        by_section.setdefault(cm.section_id, []).append(cm)
+    counts, by_section = await service.comment_overview(c.id) if c.published_at else ({}, {})
+    comments = [cm for group in by_section.values() for cm in group]
     return {
         "c": c,
         "phase": service.phase_of(c),
         "sections": sections,
         "by_section": by_section,
+        "counts": counts,
         "supported": await service.supported_ids(me, [cm.id for cm in comments]),
         "faq": await service.faq_of(c.id),
         "attachments": await service.attachments_of(c.id),
@@ -103,6 +102,33 @@ async def _detail_context(request: Request, consultation_id: int) -> dict[str, A
 async def consultation_detail(request: Request) -> Response:
     return _page(
         request, "consultations/detail.html", await _detail_context(request, path_int(request))
+    )
+
+
+async def comment_list(request: Request) -> Response:
+    cid = path_int(request)
+    c = await service.get_consultation(cid, user(request))
+    sections = await service.sections_of(c.id)
+    try:
+        section_id = int(request.query_params.get("section") or 0)
+        page = int(request.query_params.get("page") or 1)
+    except ValueError:
+        section_id, page = 0, 1
+    section = next((s for s in sections if s.id == section_id), None)
+    items, total = await service.comment_page(c.id, section.id if section else None, page)
+    pages = max(1, -(-total // service.COMMENTS_PER_PAGE))
+    return _page(
+        request,
+        "consultations/comments.html",
+        {
+            "c": c,
+            "section": section,
+            "comments": items,
+            "total": total,
+            "page": max(1, page),
+            "pages": pages,
+            "supported": await service.supported_ids(user(request), [cm.id for cm in items]),
+        },
     )
 
 
@@ -599,6 +625,7 @@ async def staff_board_assign(request: Request) -> Response:
 routes = [
     Route("/consultations", consultation_list, name="consultations:list"),
     Route("/consultations/{id:int}", consultation_detail, name="consultations:detail"),
+    Route("/consultations/{id:int}/comments", comment_list),
     Route("/consultations/{id:int}/comments", comment_post, methods=["POST"]),
     Route("/consultations/{id:int}/report", report_page),
     Route("/consultations/attachments/{id:int}", attachment_download),

@@ -621,6 +621,51 @@ async def published_comments(consultation_id: int) -> list[Comment]:
     )
 
 
+COMMENTS_PER_PAGE = 50
+TOP_PER_SECTION = 5
+
+
+async def comment_overview(consultation_id: int) -> tuple[dict[Any, int], dict[Any, list[Comment]]]:
+    """Published comments per section: the count and the most supported few (for the draft page)."""
+    from tortoise.functions import Count
+
+    rows = (
+        await Comment.filter(consultation_id=consultation_id, status="published")
+        .group_by("section_id")
+        .annotate(n=Count("id"))
+        .values("section_id", "n")
+    )
+    counts = {row["section_id"]: row["n"] for row in rows}
+    top: dict[Any, list[Comment]] = {}
+    for section_id in counts:
+        query = Comment.filter(consultation_id=consultation_id, status="published")
+        query = (
+            query.filter(section_id=section_id)
+            if section_id
+            else query.filter(section_id__isnull=True)
+        )
+        top[section_id] = await query.order_by("-supports", "id").limit(TOP_PER_SECTION)
+    return counts, top
+
+
+async def comment_page(
+    consultation_id: int, section_id: int | None, page: int
+) -> tuple[list[Comment], int]:
+    """One page of published comments (all, or of one section), oldest first, and the total."""
+    await get_consultation(consultation_id)
+    query = Comment.filter(consultation_id=consultation_id, status="published")
+    if section_id:
+        query = query.filter(section_id=section_id)
+    total = await query.count()
+    page = max(1, page)
+    items = (
+        await query.order_by("created_at", "id")
+        .offset((page - 1) * COMMENTS_PER_PAGE)
+        .limit(COMMENTS_PER_PAGE)
+    )
+    return items, total
+
+
 def public_comment(comment: Comment) -> dict[str, Any]:
     return {
         "id": comment.id,
