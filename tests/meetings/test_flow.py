@@ -250,3 +250,16 @@ async def test_staff_pages_review_draw_checkin_without_javascript(client, db, ma
         f"/meetings/{meeting_id}/commitment-status",
     ):
         assert (await client.get(path)).status_code == 200
+
+
+async def test_scheduler_fills_a_seat_left_open_by_a_race(db):
+    meeting, record = await _drawn_meeting()
+    first = await Invitation.filter(meeting_id=meeting.id).order_by("id").first()
+    await Invitation.filter(id=first.id).update(
+        status="declined"
+    )  # as if the alternate insert lost a race
+    await service.expire_invitations()
+    alternates = await Invitation.filter(meeting_id=meeting.id, kind="alternate")
+    assert [a.application_id for a in alternates] == record["alternates"][:1]
+    await service.expire_invitations()
+    assert await Invitation.filter(meeting_id=meeting.id, kind="alternate").count() == 1

@@ -209,8 +209,10 @@ async def delegate_suggestion(request: Request) -> Response:
 
 
 async def staff_list(request: Request) -> Response:
-    authorize(user(request), service.ORGANIZERS)
+    me = authorize(user(request), service.ORGANIZERS)
     meetings = await service.list_meetings()
+    if me.role != "admin":
+        meetings = [m for m in meetings if m.unit_id == me.unit_id]
     return render(
         request, "meetings/staff_list.html", {"meetings": meetings, "form": {}, "error": None}
     )
