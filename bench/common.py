@@ -50,7 +50,10 @@ Pieces:
   limit (one httpx process tops out near 1,000 simple requests/s on this kind of machine); then
   pass ``processes=k`` (a list of plain specs, no callbacks) to split the load over k client
   processes. The main module must then be import-safe (``if __name__ == "__main__":``).
-  ``result.machine_busy`` is the whole machine's CPU use during the run, other programs included.
+  ``result.machine_busy`` is the whole machine's CPU use during the run, other programs included,
+  and ``result.load`` the load average when it began: on a shared machine req/s and latencies
+  move with the neighbours' load, while ``result.server_cpu_per_request`` (the app's CPU time per
+  request, column "server CPU ms/req") hardly does. Publish both.
 - ``ceiling(database, workers, n, concurrency)``: the same load shape against
   ``bench/naive_app.py`` (Starlette + Tortoise, one endpoint inserting one row, same database
   kind, same uvicorn, same worker count): what this machine can do at best for a write request.
@@ -571,10 +574,19 @@ class Result:
     def transport_errors(self) -> int:
         return sum(1 for r in self.records if r[1] == 0)
 
+    @property
+    def server_cpu_per_request(self) -> float | None:
+        """Server CPU seconds per request (the app's processes, not PostgreSQL's): unlike req/s,
+        hardly affected by other programs competing for the machine."""
+        if self.server_cpu is None or not self.count:
+            return None
+        return self.server_cpu / self.count
+
     def only(self, name: str) -> Result:
         """The requests called ``name`` (same elapsed time: throughput is of that kind alone)."""
         return Result(
-            label=f"{self.label}: {name}" if self.label else name, concurrency=self.concurrency,
+            label=f"{self.label}: {name}" if self.label and self.label != name else name,
+            concurrency=self.concurrency,
             elapsed=self.elapsed, records=[r for r in self.records if r[0] == name],
             errors=self.errors, client_cpu=self.client_cpu, server_cpu=self.server_cpu,
             machine_busy=self.machine_busy, processes=self.processes, database=self.database,
@@ -609,6 +621,9 @@ class Result:
             "server CPU": (f"{100 * self.server_cpu / self.elapsed:.0f}%"
                            if self.server_cpu is not None and self.elapsed else ""),
         })
+        per_request = self.server_cpu_per_request
+        if per_request is not None:
+            row["server CPU ms/req"] = f"{per_request * 1000:.2f}"
         if self.load is not None:
             row["load"] = f"{self.load:.1f}"
         if ceiling is not None:
@@ -620,6 +635,7 @@ class Result:
     def summary(self) -> str:
         client = 100 * self.client_cpu / self.elapsed if self.elapsed else 0
         server = (f", server CPU {100 * self.server_cpu / self.elapsed:.0f}%"
+                  f" ({1000 * (self.server_cpu_per_request or 0):.2f} ms per request)"
                   if self.server_cpu is not None and self.elapsed else "")
         busy = f", machine {100 * self.machine_busy:.0f}% busy" if self.machine_busy is not None else ""
         if self.load is not None:
@@ -999,7 +1015,7 @@ def write_report(
     lines.append("")
     with path.open("a", encoding="utf-8") as f:
         if path.stat().st_size == 0:
-            f.write(f"# {title}\n")
+            f.write("# Benchmark results\n")
         f.write("\n".join(lines))
 
 
