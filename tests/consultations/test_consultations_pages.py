@@ -284,3 +284,41 @@ async def test_draft_page_shows_the_most_supported_and_pages_the_rest(client, ma
     second = await client.get(f"/consultations/{c['id']}/comments?section={section_id}&page=2")
     assert "第50号意见" in second.text and "第 2 / 2 页" in second.text
     assert (await client.get(f"/consultations/{c['id']}/comments?page=x")).status_code == 200
+
+
+async def test_overdue_list_is_for_admins_only(client, mailbox):
+    await html_staff_sign_in(client, "org", "organizer", UNIT)
+    assert (await client.get("/staff/board/overdue")).status_code == 403
+    assert (await client.get("/staff/board")).status_code == 200
+    await html_staff_sign_in(client, "admin", "admin", "区政务公开办")
+    assert (await client.get("/staff/board/overdue")).status_code == 200
+
+
+async def test_faq_entry_is_mailed_to_subscribers(client, mailbox):
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org, topics=["住房"])
+    resident = await sign_in(client, mailbox, "ma@example.com")
+    from canyu.core.permissions import Principal
+
+    await service.save_subscription(Principal("resident", resident["resident_id"], ""), ["住房"], [], "immediate")
+    await html_staff_sign_in(client, "org", "organizer", UNIT)
+    token = await _csrf(client, f"/staff/consultations/{c['id']}")
+    mailbox.clear()
+    r = await client.post(f"/staff/consultations/{c['id']}/faq", data={"csrf_token": token, "question": "", "answer": "x"})
+    assert r.status_code == 422
+    r = await client.post(f"/staff/consultations/{c['id']}/faq", data={"csrf_token": token, "question": "何时实施？", "answer": "印发之日起。"})
+    assert r.status_code == 303
+    await mailbox.deliver()
+    assert "更新常见问题解答" in text_of(mailbox.to("ma@example.com")[-1])
+
+
+async def test_public_json_detail_and_list(client, mailbox):
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org)
+    draft = await make_consultation(client, org, published=False, title="内部草稿")
+    listed = (await client.get("/api/v1/consultations")).json()["items"]
+    assert [item["id"] for item in listed] == [c["id"]]
+    detail = (await client.get(f"/api/v1/consultations/{c['id']}")).json()
+    assert detail["phase"] == "open" and detail["sections"][1]["anchor"] == "s2"
+    assert (await client.get(f"/api/v1/consultations/{draft['id']}")).status_code == 404
+    assert (await client.get(f"/api/v1/consultations/{draft['id']}", headers=org)).status_code == 200
