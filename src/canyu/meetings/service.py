@@ -860,6 +860,11 @@ async def expire_invitations() -> int:
         if changed:
             count += 1
             await _invite_next_alternate(invitation.meeting)
+    # A seat left open by a race between two answers is filled here.
+    for meeting in await Meeting.filter(drawn_at__isnull=False, meets_at__gt=now):
+        for _ in range(meeting.seats):
+            if await _invite_next_alternate(meeting) is None:
+                break
     return count
 
 
