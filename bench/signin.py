@@ -6,16 +6,27 @@
 Each resident: POST /api/v1/auth/code (an outbox row in the same transaction as the code), the
 outbox worker mails it to the capturing SMTP server, the bench reads the code from the mail,
 POST /api/v1/auth/token. Then every token reads GET /api/v1/me once (an authenticated read),
-and the same load shape runs against the naive insert ceiling (``bench/naive_app.py``).
+then a burst of code requests measures how fast the outbox drains (mails per second), and the
+same load shape runs against the naive insert ceiling (``bench/naive_app.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import time
 from typing import Any
 
-from bench.common import bench_parser, ceiling, drive, sign_in_many, start_server, write_report
+from bench.common import (
+    ServerHandle,
+    bench_parser,
+    ceiling,
+    drive,
+    sign_in_many,
+    start_server,
+    write_report,
+)
 
 
 async def run(
@@ -42,6 +53,21 @@ async def run(
             concurrency, server=server, label="GET /me (authenticated read)", processes=processes,
         )
         print(me.summary())
+        # The outbox alone: a burst of code requests, then how fast the mails drain.
+        burst_n = max(1, residents // 2)
+        before = server.mailbox.count if server.mailbox else 0
+        t0 = time.perf_counter()
+        burst = await drive(
+            [server.spec("POST", "/api/v1/auth/code", json={"email": f"burst.{i:06d}@example.com"},
+                         name="auth/code") for i in range(burst_n)],
+            concurrency, server=server, label="burst of code requests",
+        )
+        print(burst.summary())
+        drained = await _wait_for_mail(server, before + burst_n, 600)
+        drain_seconds = time.perf_counter() - t0
+        mail_rate = (drained - before) / drain_seconds
+        print(f"outbox drain: {drained - before}/{burst_n} mails in {drain_seconds:.1f}s "
+              f"= {mail_rate:.1f} mails/s")
         version = server.database_version
         mails = server.mailbox.count if server.mailbox else 0
         failed = residents - len(tokens)
@@ -61,6 +87,10 @@ async def run(
             row[shared] = ""
         rows.append(row)
     rows.append(me.row(base))
+    rows.append(burst.row(base, case=f"burst: {burst_n} code requests (mails queued)"))
+    rows.append({"case": f"  outbox drain: last of {burst_n} mails delivered",
+                 "requests": drained - before, "req/s": f"{mail_rate:.1f} mails/s",
+                 "elapsed s": f"{drain_seconds:.1f}", "load": f"{os.getloadavg()[0]:.1f}"})
     if base is not None:
         rows.append(base.row())
     machine_busy = [r for r in (flows, me, base) if r is not None and r.machine_busy is not None]
@@ -76,6 +106,16 @@ async def run(
     for note in notes:
         print(note)
     return rows
+
+
+async def _wait_for_mail(server: ServerHandle, total: int, limit: float) -> int:
+    """Wait until the capturing server holds ``total`` mails (or ``limit`` seconds pass)."""
+    assert server.mailbox is not None
+    deadline = time.monotonic() + limit
+    # Polls a counter fed by the SMTP thread.
+    while server.mailbox.count < total and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return server.mailbox.count
 
 
 def main(argv: list[str] | None = None) -> int:
