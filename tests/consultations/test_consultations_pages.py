@@ -29,9 +29,11 @@ async def _csrf(client, path="/consultations"):
 async def test_pages_render_for_everyone(client, mailbox):
     org = await staff_headers(client, "org", "organizer", UNIT)
     c = await make_consultation(client, org, topics=["住房"], audiences=["livelihood"])
-    for path in ("/consultations", f"/consultations/{c['id']}", "/board", "/consultations?phase=open&audience=livelihood&topic=住房"):
+    for path in ("/", "/consultations", f"/consultations/{c['id']}", "/board", "/consultations?phase=open&audience=livelihood&topic=住房"):
         r = await client.get(path)
         assert r.status_code == 200, path
+    home = await client.get("/")
+    assert "正在征求意见" in home.text and f'href="/consultations/{c["id"]}"' in home.text
     page = await client.get(f"/consultations/{c['id']}")
     assert 'id="s1"' in page.text and 'id="s2"' in page.text
     assert "本办法明确补贴标准" in page.text

@@ -290,14 +290,19 @@ def _may_manage(actor: Principal | None, c: Consultation) -> bool:
         return False
     if actor.role == "admin":
         return True
-    return actor.role == "organizer" and actor.unit_id == c.unit_id
+    return actor.role == "organizer" and c.unit_id is not None and actor.unit_id == c.unit_id
+
+
+def _owner(unit_id: int | None) -> int:
+    """A thing without a unit belongs to no organizer (only admins manage it)."""
+    return unit_id if unit_id is not None else -1
 
 
 async def _managed(actor: Principal | None, consultation_id: int) -> Consultation:
     c = await Consultation.get_or_none(id=consultation_id)
     if c is None:
         raise NotFound()
-    authorize(actor, ORGANIZERS, c.unit_id)
+    authorize(actor, ORGANIZERS, _owner(c.unit_id))
     return c
 
 
@@ -600,7 +605,7 @@ async def submit_comment(
             raise DomainError(
                 "invalid_section", "所选条款不属于此征求意见稿。", 422, field="section_id"
             )
-    await limiter().hit("consultation-comment", "30/hour", f"r{actor.id}")
+    await limiter().hit("consultation-comment", "200/hour", f"r{actor.id}")
     resident = await accounts.get_resident(actor.id)
     return await Comment.create(
         consultation_id=c.id,
@@ -1045,7 +1050,7 @@ async def ask_question(actor: Principal | None, consultation_id: int, body: Any)
         raise DomainError(
             "question_too_long", "留言不能超过 %(max)s 个字。", 422, field="body", max=QUESTION_MAX
         )
-    await limiter().hit("consultation-question", "10/hour", f"r{actor.id}")
+    await limiter().hit("consultation-question", "30/hour", f"r{actor.id}")
     resident = await accounts.get_resident(actor.id)
     return await BoardQuestion.create(
         consultation_id=c.id,
@@ -1081,7 +1086,7 @@ async def answer_question(actor: Principal | None, question_id: int, answer: Any
     q = await BoardQuestion.get_or_none(id=question_id)
     if q is None:
         raise NotFound()
-    actor = authorize(actor, ORGANIZERS, q.unit_id)
+    actor = authorize(actor, ORGANIZERS, _owner(q.unit_id))
     answer = _text(answer, "answer", 5000)
     now = clock.now()
     async with in_transaction():
