@@ -5,7 +5,8 @@
     python -m bench.run --only signin,openmonth --residents 1000
 
 Each benchmark runs in its own process (``python -m bench.<name> --database ... --report
-bench/results/<name>.md``); one failing does not stop the others. The exit status is non-zero
+bench/results/<name>.md``), given those of the common options (and of the modest sizes in
+``MODEST``) that its ``--help`` lists; one failing does not stop the others. The exit status is non-zero
 when any failed. Results are appended to ``bench/results/`` (not versioned); the numbers the
 project publishes are in ``docs/benchmarks.md`` and ``docs/benchmarks/<feature>.md``.
 """
@@ -13,6 +14,7 @@ project publishes are in ``docs/benchmarks.md`` and ``docs/benchmarks/<feature>.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +22,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHES = ("signin", "consultations", "meetings", "openmonth", "voting")
+#: Modest sizes for a benchmark's own options (passed only when its --help lists them).
+MODEST: dict[str, dict[str, str]] = {
+    "consultations": {"--comments": "500", "--renders": "50"},
+    "voting": {"--repeat": "50"},
+    "openmonth": {"--events": "2"},
+    "meetings": {"--only": "200", "--budget": "60"},
+}
+
+
+def _options_of(name: str) -> set[str]:
+    """The long options a benchmark module accepts (from its --help)."""
+    help_text = subprocess.run(
+        [sys.executable, "-m", f"bench.{name}", "--help"], cwd=ROOT, capture_output=True,
+        text=True, timeout=120, check=False,
+    ).stdout
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", help_text))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         if not (ROOT / "bench" / f"{name}.py").exists():
             outcome.append((name, "absent", 0.0))
             continue
-        command = [
-            sys.executable, "-m", f"bench.{name}",
-            "--database", args.database, "--workers", str(args.workers),
-            "--residents", str(args.residents), "--concurrency", str(args.concurrency),
-            "--ceiling", str(args.ceiling), "--report", str(results / f"{name}.md"),
-        ]
+        accepted = _options_of(name)
+        report = str(results / f"{name}.md")
+        wanted_options = {
+            "--database": args.database, "--workers": str(args.workers),
+            "--residents": str(args.residents), "--concurrency": str(args.concurrency),
+            "--ceiling": str(args.ceiling), "--report": report, "--out": report,
+            **MODEST.get(name, {}),
+        }
+        if "--report" in accepted:
+            wanted_options.pop("--out")
+        command = [sys.executable, "-m", f"bench.{name}"]
+        for option, value in wanted_options.items():
+            if option in accepted:
+                command += [option, value]
         print(f"\n=== bench.{name} ({args.database}, {args.workers} worker(s)) ===", flush=True)
         started = time.monotonic()
         code = subprocess.call(command, cwd=ROOT)
