@@ -263,3 +263,21 @@ async def test_scheduler_fills_a_seat_left_open_by_a_race(db):
     assert [a.application_id for a in alternates] == record["alternates"][:1]
     await service.expire_invitations()
     assert await Invitation.filter(meeting_id=meeting.id, kind="alternate").count() == 1
+
+
+async def test_maximin_over_budget_falls_back_to_legacy_and_says_so(db, monkeypatch):
+    from canyu.meetings import selection
+
+    monkeypatch.setattr(service, "LEGACY_BUDGET_FACTOR", 600)
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    await fill_pool(meeting.id, 7)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 0.1, wait=True)  # no process starts in 0.1 s
+    meeting = await service.get_meeting(meeting.id)
+    assert meeting.commitment_status == "ready"
+    assert (
+        meeting.commitment["algorithm"] == "legacy"
+        and meeting.commitment["fallback_from"] == "maximin"
+    )
+    record = await service.draw_delegates(STAFF, meeting.id, "1 2 3")
+    assert selection.verify_record(record) == []

@@ -59,6 +59,9 @@ COMMITMENT_STATUSES = {
     "failed": N_("计算失败"),
 }
 _TASKS: set[asyncio.Task] = set()
+#: The legacy fallback runs its m greedy draws under a longer limit than the maximin budget:
+#: it is the last resort, and it is linear in the pool size.
+LEGACY_BUDGET_FACTOR = 4
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -688,7 +691,7 @@ async def _compute_commitment(
                 seats,
                 "legacy",
                 selection.DEFAULT_PANELS,
-                budget,
+                LEGACY_BUDGET_FACTOR * budget,
             )
         commitment = selection.build_commitment(
             meeting_id, pool, quotas, seats, alternates, algorithm, panels, fallback_from
