@@ -27,6 +27,8 @@ log = logging.getLogger("canyu.meetings")
 ORGANIZERS = frozenset({"organizer", "admin"})
 CATEGORIES = ("市民", "企业", "专家", "媒体")
 GENDERS = ("男", "女")
+#: Shown through gettext in forms (the stored values stay Chinese).
+VALUE_LABELS = (N_("市民"), N_("企业"), N_("专家"), N_("媒体"), N_("男"), N_("女"))
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
 FEATURE_LABELS = {
     "category": N_("类别"),
