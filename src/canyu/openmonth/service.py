@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from canyu.audit import service as audit
-from canyu.core import clock
+from canyu.core import clock, db
 from canyu.core.districts import district_of, is_district
 from canyu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from canyu.core.i18n import N_
@@ -574,20 +575,25 @@ def _parse_companions(
     return n, children
 
 
+_MONTH_UPSERT = (
+    "INSERT INTO openmonth_monthly_places (person_key, month, places) VALUES ({p1}, {p2}, {p3}) "
+    "ON CONFLICT (person_key, month) DO UPDATE "
+    "SET places = openmonth_monthly_places.places + excluded.places "
+    "WHERE openmonth_monthly_places.places + excluded.places <= {p4} RETURNING places"
+)
+
+
 async def _take_month_places(person_key: str, month: str, n: int) -> bool:
-    """Take ``n`` of the person's monthly places (conditional UPDATE, unique row)."""
+    """Take ``n`` of the person's monthly places: one conditional upsert on the unique
+    (person, month) row, so two registrations at once can never pass the cap together."""
     cap = RULES.places_per_month
     if n > cap:
         return False
-    query = MonthlyPlaces.filter(person_key=person_key, month=month, places__lte=cap - n)
-    if await query.update(places=F("places") + n):
-        return True
-    try:
-        async with in_transaction():
-            await MonthlyPlaces.create(person_key=person_key, month=month, places=n)
-        return True
-    except IntegrityError:
-        return bool(await query.update(places=F("places") + n))
+    conn = connections.get("default")
+    marks = ("$1", "$2", "$3", "$4") if db.is_postgres() else ("?", "?", "?", "?")
+    sql = _MONTH_UPSERT.format(p1=marks[0], p2=marks[1], p3=marks[2], p4=marks[3])
+    _, rows = await conn.execute_query(sql, [person_key, month, n, cap])
+    return bool(rows)
 
 
 async def _free_month_places(person_key: str, month: str, n: int) -> None:
@@ -811,12 +817,8 @@ async def _register(
             raise DomainError("under_age", "本活动要求参加者年满 %(n)s 周岁。", n=event.min_age)
     places = 1 + n_companions
     key, month = person["person_key"], _month_of(event)
-    existing = await Registration.get_or_none(event_id=event.id, person_key=key)
-    if existing is not None and existing.status not in ("cancelled", "expired"):
-        raise Conflict("already_registered", "您已报名此活动，不能重复报名。")
     if places > RULES.places_per_month:
         raise _monthly_limit_error()
-    ticket = new_ticket_code()
     fields = {
         "person_key": key,
         "resident_id": person["resident_id"],
@@ -835,20 +837,48 @@ async def _register(
         "no_show": False,
         "reminded_at": None,
     }
-    # Likely confirmed: build the ticket's attachments before the transaction (they cost CPU).
-    attachments = _ticket_attachments(event, ticket) if event.taken + places <= event.capacity else None
+    existing: Registration | None = None
+    for _attempt in range(3):
+        ticket = new_ticket_code()
+        # Likely confirmed: build the ticket's files before the transaction (they cost CPU).
+        likely = event.taken + places <= event.capacity
+        attachments = _ticket_attachments(event, ticket) if likely else None
+        try:
+            return await _register_once(
+                event, existing, dict(fields), ticket, attachments, now, staff
+            )
+        except IntegrityError:
+            # One registration per person per event: the unique constraint answered.
+            existing = await Registration.get_or_none(event_id=event.id, person_key=key)
+            if existing is not None and existing.status not in ("cancelled", "expired"):
+                raise _already_registered() from None
+    raise _already_registered()
+
+
+def _already_registered() -> Conflict:
+    return Conflict("already_registered", "您已报名此活动，不能重复报名。")
+
+
+async def _register_once(
+    event: OpenEvent,
+    existing: Registration | None,
+    fields: dict[str, Any],
+    ticket: str,
+    attachments: list[notify.Attachment] | None,
+    now: datetime,
+    staff: Principal | None,
+) -> Registration:
+    """One attempt, in one transaction: an exception anywhere rolls every part back."""
+    key, month, places = fields["person_key"], fields["month"], fields["places"]
     async with in_transaction():
-        # The person's monthly places first (a row of their own), the event's last: the
-        # contended row stays locked only until the commit right after.
-        if not await _take_month_places(key, month, places):
-            raise _monthly_limit_error()
         if await _take_event_places(event.id, places):
             fields.update(status="confirmed", ticket_code=ticket, confirmed_at=now)
         else:
-            await _free_month_places(key, month, places)
             fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
         registration = await _write_registration(event.id, existing, fields, now)
         if registration.status == "confirmed":
+            if not await _take_month_places(key, month, places):
+                raise _monthly_limit_error()
             await _mail(
                 registration,
                 event,
@@ -857,6 +887,10 @@ async def _register(
                 attachments or _ticket_attachments(event, ticket),
             )
         else:
+            # A waiting person must still be able to accept an offer within the cap.
+            held = await MonthlyPlaces.get_or_none(person_key=key, month=month)
+            if (held.places if held else 0) + places > RULES.places_per_month:
+                raise _monthly_limit_error()
             await _mail(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
         if staff is not None:
             await audit.record(
@@ -873,19 +907,15 @@ async def _register(
 async def _write_registration(
     event_id: int, existing: Registration | None, fields: dict[str, Any], now: datetime
 ) -> Registration:
-    """Insert under the unique constraint, or revive the person's cancelled registration."""
-    conflict = Conflict("already_registered", "您已报名此活动，不能重复报名。")
+    """Insert under the unique constraint (its IntegrityError rolls the attempt back), or
+    revive the person's cancelled registration."""
     if existing is None:
-        try:
-            async with in_transaction():
-                return await Registration.create(event_id=event_id, created_at=now, **fields)
-        except IntegrityError:
-            raise conflict from None
+        return await Registration.create(event_id=event_id, created_at=now, **fields)
     changed = await Registration.filter(id=existing.id, status__in=("cancelled", "expired")).update(
         created_at=now, **fields
     )
     if not changed:
-        raise conflict
+        raise _already_registered()
     return await Registration.get(id=existing.id)
 
 
