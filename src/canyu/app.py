@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
         exception_handlers[asyncpg.PostgresConnectionError] = responses.db_error_handler
         exception_handlers[asyncpg.InterfaceError] = responses.db_error_handler
+        exception_handlers[asyncpg.InternalClientError] = responses.db_error_handler
     except ImportError:  # pragma: no cover - asyncpg is a dependency
         pass
 

@@ -131,6 +131,8 @@ def is_connection_error(exc: BaseException) -> bool:
         "ConnectionRefusedError",
         "TooManyConnectionsError",
         "PostgresConnectionError",
+        "InternalClientError",
+        "ConnectionResetError",
     }:
         return True
     return any(isinstance(e, (DBConnectionError, ConnectionError)) for e in _chain(exc))
