@@ -67,12 +67,16 @@ async def residents(n: int, prefix: str = "jumin") -> list[dict[str, Any]]:
     for i in range(n):
         email = f"{prefix}{i}@example.com"
         resident = await Resident.create(
-            email_hmac=accounts.email_identity(email), email=email, name=f"居民{i}",
-            created_at=now, verified_at=now,
+            email_hmac=accounts.email_identity(email),
+            email=email,
+            name=f"居民{i}",
+            created_at=now,
+            verified_at=now,
         )
         token = await accounts.issue_token(resident=resident, kind="api")
-        made.append({"id": resident.id, "email": email,
-                     "headers": {"Authorization": f"Bearer {token}"}})
+        made.append(
+            {"id": resident.id, "email": email, "headers": {"Authorization": f"Bearer {token}"}}
+        )
     return made
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import staff_headers
-from openmonth.conftest import create_event, iso, organizer, residents
-
 from canyu.core import clock
 from canyu.openmonth import service
 from canyu.openmonth.models import Registration
+from conftest import staff_headers
+from openmonth.conftest import create_event, iso, organizer, residents
 
 
 async def _register(client, event_id, person, **body):
-    r = await client.post(f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"])
+    r = await client.post(
+        f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"]
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -56,8 +57,9 @@ async def test_reminder_goes_out_once_the_day_before(client, mailbox):
 
 async def test_stream_link_is_shown_only_to_registered_people(client):
     org = await organizer(client)
-    event = await create_event(client, org, mode="online", location="",
-                               stream_url="https://live.example.com/pd-open")
+    event = await create_event(
+        client, org, mode="online", location="", stream_url="https://live.example.com/pd-open"
+    )
     a, b = await residents(2)
     await _register(client, event["id"], a)
     seen = await client.get(f"/api/v1/events/{event['id']}", headers=a["headers"])
@@ -79,7 +81,9 @@ async def test_check_in_once_then_already_checked_in_with_the_time(client):
     r = await client.post("/api/v1/checkins", json={"ticket_code": reg["ticket_code"]}, headers=org)
     assert r.status_code == 200 and r.json()["status"] == "checked_in"
     at = clock.local(clock.now()).strftime("%H:%M")
-    again = await client.post("/api/v1/checkins", json={"ticket_code": reg["ticket_code"].lower()}, headers=org)
+    again = await client.post(
+        "/api/v1/checkins", json={"ticket_code": reg["ticket_code"].lower()}, headers=org
+    )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_checked_in"
     assert at in again.json()["error"]["message"]
@@ -101,10 +105,22 @@ async def test_only_the_events_unit_and_admins_may_check_in(client):
     a, b = await residents(2)
     ra = await _register(client, event["id"], a)
     rb = await _register(client, event["id"], b)
-    assert (await client.post("/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=other)).status_code == 403
-    assert (await client.post("/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=a["headers"])).status_code == 403
+    assert (
+        await client.post(
+            "/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=other
+        )
+    ).status_code == 403
+    assert (
+        await client.post(
+            "/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=a["headers"]
+        )
+    ).status_code == 403
     assert (await Registration.get(id=ra["id"])).checked_in_at is None
-    assert (await client.post("/api/v1/checkins", json={"ticket_code": rb["ticket_code"]}, headers=admin)).status_code == 200
+    assert (
+        await client.post(
+            "/api/v1/checkins", json={"ticket_code": rb["ticket_code"]}, headers=admin
+        )
+    ).status_code == 200
 
 
 async def test_cancelled_ticket_no_longer_checks_in(client):
@@ -141,18 +157,36 @@ async def test_ratings_after_the_event_by_attendees_feed_the_brief(client):
     ra = await _register(client, event["id"], a)
     await _register(client, event["id"], b)
     await client.post("/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=org)
-    early = await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 5}, headers=a["headers"])
+    early = await client.post(
+        f"/api/v1/events/{event['id']}/ratings", json={"stars": 5}, headers=a["headers"]
+    )
     assert early.status_code == 422 and early.json()["error"]["code"] == "event_not_over"
     clock.travel(timedelta(days=11))
-    assert (await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 5, "comment": "讲解很清楚"}, headers=a["headers"])).status_code == 201
+    assert (
+        await client.post(
+            f"/api/v1/events/{event['id']}/ratings",
+            json={"stars": 5, "comment": "讲解很清楚"},
+            headers=a["headers"],
+        )
+    ).status_code == 201
     # b registered for a hybrid event: an online registrant may rate.
-    assert (await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 4}, headers=b["headers"])).status_code == 201
-    outsider = await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 1}, headers=c["headers"])
+    assert (
+        await client.post(
+            f"/api/v1/events/{event['id']}/ratings", json={"stars": 4}, headers=b["headers"]
+        )
+    ).status_code == 201
+    outsider = await client.post(
+        f"/api/v1/events/{event['id']}/ratings", json={"stars": 1}, headers=c["headers"]
+    )
     assert outsider.status_code == 422 and outsider.json()["error"]["code"] == "not_attended"
-    twice = await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 1}, headers=a["headers"])
+    twice = await client.post(
+        f"/api/v1/events/{event['id']}/ratings", json={"stars": 1}, headers=a["headers"]
+    )
     assert twice.status_code == 409
     for stars in (0, 6):
-        r = await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": stars}, headers=c["headers"])
+        r = await client.post(
+            f"/api/v1/events/{event['id']}/ratings", json={"stars": stars}, headers=c["headers"]
+        )
         assert r.status_code == 422
     brief = await service.event_brief(event["id"])
     assert brief["average_rating"] == 4.5 and brief["rating_count"] == 2
@@ -164,5 +198,7 @@ async def test_offline_event_rating_needs_a_check_in(client):
     [a] = await residents(1)
     await _register(client, event["id"], a)
     clock.travel(timedelta(days=11))
-    r = await client.post(f"/api/v1/events/{event['id']}/ratings", json={"stars": 3}, headers=a["headers"])
+    r = await client.post(
+        f"/api/v1/events/{event['id']}/ratings", json={"stars": 3}, headers=a["headers"]
+    )
     assert r.status_code == 422

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import staff_headers
-from openmonth.conftest import create_event, event_body, iso, organizer, residents
-
 from canyu.core import clock
 from canyu.openmonth import service
 from canyu.openmonth.models import OpenEvent
+from conftest import staff_headers
+from openmonth.conftest import create_event, event_body, iso, organizer, residents
 
 
 async def test_organizer_creates_event_of_own_unit(client):
@@ -80,12 +79,25 @@ async def test_admin_publishes_the_programme(client):
 async def test_catalogue_filters_by_district_theme_mode_day_and_places_left(client):
     org = await organizer(client)
     now = clock.now()
-    a = await create_event(client, org, title="张江科学城开放日", location="张江镇科苑路 88 号",
-                           theme="营商环境", capacity=1)
-    b = await create_event(client, org, title="线上：12345 热线揭秘", mode="online", location="",
-                           stream_url="https://live.example.com/12345",
-                           starts_at=iso(now + timedelta(days=20)),
-                           ends_at=iso(now + timedelta(days=20, hours=1)))
+    a = await create_event(
+        client,
+        org,
+        title="张江科学城开放日",
+        location="张江镇科苑路 88 号",
+        theme="营商环境",
+        capacity=1,
+    )
+    b = await create_event(
+        client,
+        org,
+        title="线上：12345 热线揭秘",
+        mode="online",
+        location="",
+        stream_url="https://live.example.com/12345",
+        starts_at=iso(now + timedelta(days=20)),
+        ends_at=iso(now + timedelta(days=20, hours=1)),
+    )
+
     async def ids(query: str) -> list[int]:
         return [e["id"] for e in (await client.get("/api/v1/events" + query)).json()["items"]]
 
@@ -96,7 +108,9 @@ async def test_catalogue_filters_by_district_theme_mode_day_and_places_left(clie
     day = clock.local(now + timedelta(days=20)).strftime("%Y-%m-%d")
     assert await ids(f"?day={day}") == [b["id"]]
     [resident] = await residents(1)
-    await client.post(f"/api/v1/events/{a['id']}/registrations", json={}, headers=resident["headers"])
+    await client.post(
+        f"/api/v1/events/{a['id']}/registrations", json={}, headers=resident["headers"]
+    )
     assert await ids("?available=1") == [b["id"]]
 
 
@@ -108,12 +122,27 @@ async def test_capacity_cannot_drop_below_places_held(client):
     event = await create_event(client, org, capacity=2)
     people = await residents(2)
     for person in people:
-        await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=person["headers"])
+        await client.post(
+            f"/api/v1/events/{event['id']}/registrations", json={}, headers=person["headers"]
+        )
     admin = Principal("staff", 1, "admin", role="admin")
     stored = await OpenEvent.get(id=event["id"])
-    data = {k: getattr(stored, k) for k in (
-        "title", "summary", "theme", "mode", "location", "starts_at", "ends_at",
-        "registration_opens_at", "registration_closes_at", "cancellation_closes_at", "published")}
+    data = {
+        k: getattr(stored, k)
+        for k in (
+            "title",
+            "summary",
+            "theme",
+            "mode",
+            "location",
+            "starts_at",
+            "ends_at",
+            "registration_opens_at",
+            "registration_closes_at",
+            "cancellation_closes_at",
+            "published",
+        )
+    }
     data["capacity"] = 1
     try:
         await service.update_event(admin, event["id"], data)
@@ -133,8 +162,18 @@ async def test_event_briefs_for_the_vote_list_published_events_only(client):
     assert [b["id"] for b in briefs] == [published["id"]]
     brief = await service.event_brief(published["id"])
     assert brief is not None
-    assert set(brief) == {"id", "title", "summary", "theme", "mode", "starts_at", "unit",
-                          "average_rating", "rating_count", "attendee_count"}
+    assert set(brief) == {
+        "id",
+        "title",
+        "summary",
+        "theme",
+        "mode",
+        "starts_at",
+        "unit",
+        "average_rating",
+        "rating_count",
+        "attendee_count",
+    }
     assert brief["average_rating"] is None and brief["rating_count"] == 0
     assert await service.event_brief(draft["id"]) is None
     assert await service.event_briefs([draft["id"]]) == []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import csrf_of, html_sign_in, html_staff_sign_in
-from openmonth.conftest import create_event, organizer, residents
-
 from canyu.core import clock
 from canyu.openmonth.models import OpenEvent, Registration
+from conftest import csrf_of, html_sign_in, html_staff_sign_in
+from openmonth.conftest import create_event, organizer, residents
 
 
 async def test_catalogue_and_calendar_show_places_left(client):
@@ -19,7 +18,7 @@ async def test_catalogue_and_calendar_show_places_left(client):
     assert "走进浦东城运中心" in page.text and "剩余名额 7 个" in page.text
     month = clock.local(clock.now() + timedelta(days=10)).strftime("%Y-%m")
     cal = await client.get(f"/events?view=calendar&month={month}")
-    assert cal.status_code == 200 and f'/events/{event["id"]}' in cal.text
+    assert cal.status_code == 200 and f"/events/{event['id']}" in cal.text
     assert (await client.get("/events/424242")).status_code == 404
 
 
@@ -29,14 +28,23 @@ async def test_resident_registers_with_a_plain_form_and_sees_the_ticket(client, 
     await html_sign_in(client, mailbox, "zhou.min@example.com")
     page = await client.get(f"/events/{event['id']}")
     token = csrf_of(page.text)
-    bad = await client.post(f"/events/{event['id']}/register",
-                            data={"csrf_token": token, "companions": "2", "child_companions": "1"})
+    bad = await client.post(
+        f"/events/{event['id']}/register",
+        data={"csrf_token": token, "companions": "2", "child_companions": "1"},
+    )
     assert bad.status_code == 422
     assert "监护人" in bad.text
     assert 'value="2" selected' in bad.text  # what the user chose is kept
     assert await Registration.all().count() == 0
-    ok = await client.post(f"/events/{event['id']}/register", data={
-        "csrf_token": token, "companions": "2", "child_companions": "1", "guardian_consent": "1"})
+    ok = await client.post(
+        f"/events/{event['id']}/register",
+        data={
+            "csrf_token": token,
+            "companions": "2",
+            "child_companions": "1",
+            "guardian_consent": "1",
+        },
+    )
     assert ok.status_code == 303
     reg = await Registration.get()
     assert reg.places == 3 and reg.status == "confirmed"
@@ -77,7 +85,7 @@ async def test_export_is_formula_safe(client):
     org = await organizer(client)
     event = await create_event(client, org)
     [a] = await residents(1)
-    await Resident.filter(id=a["id"]).update(name="=HYPERLINK(\"http://evil\")")
+    await Resident.filter(id=a["id"]).update(name='=HYPERLINK("http://evil")')
     await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"])
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     csv = await client.get(f"/staff/events/{event['id']}/registrants.csv")
@@ -94,16 +102,27 @@ async def test_staff_register_a_hotline_caller_by_hand(client, mailbox):
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     page = await client.get(f"/staff/events/{event['id']}")
     token = csrf_of(page.text)
-    bad = await client.post(f"/staff/events/{event['id']}/phone",
-                            data={"csrf_token": token, "name": "李阿姨", "phone": "12345"})
+    bad = await client.post(
+        f"/staff/events/{event['id']}/phone",
+        data={"csrf_token": token, "name": "李阿姨", "phone": "12345"},
+    )
     assert bad.status_code == 422 and "李阿姨" in bad.text
-    ok = await client.post(f"/staff/events/{event['id']}/phone", data={
-        "csrf_token": token, "name": "李阿姨", "phone": "13912345678", "email": "li.ayi@example.com"})
+    ok = await client.post(
+        f"/staff/events/{event['id']}/phone",
+        data={
+            "csrf_token": token,
+            "name": "李阿姨",
+            "phone": "13912345678",
+            "email": "li.ayi@example.com",
+        },
+    )
     assert ok.status_code == 303
     reg = await Registration.get()
     assert (reg.source, reg.status, reg.name) == ("phone", "confirmed", "李阿姨")
-    twice = await client.post(f"/staff/events/{event['id']}/phone", data={
-        "csrf_token": token, "name": "李阿姨", "phone": "139 1234 5678"})
+    twice = await client.post(
+        f"/staff/events/{event['id']}/phone",
+        data={"csrf_token": token, "name": "李阿姨", "phone": "139 1234 5678"},
+    )
     assert twice.status_code == 409
     await mailbox.deliver()
     assert mailbox.to("li.ayi@example.com")
@@ -113,16 +132,29 @@ async def test_no_shows_are_marked_after_the_start(client):
     org = await organizer(client)
     event = await create_event(client, org)
     a, b = await residents(2)
-    ra = (await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"])).json()
-    rb = (await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=b["headers"])).json()
+    ra = (
+        await client.post(
+            f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"]
+        )
+    ).json()
+    rb = (
+        await client.post(
+            f"/api/v1/events/{event['id']}/registrations", json={}, headers=b["headers"]
+        )
+    ).json()
     await client.post("/api/v1/checkins", json={"ticket_code": ra["ticket_code"]}, headers=org)
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     token = csrf_of((await client.get(f"/staff/events/{event['id']}")).text)
-    early = await client.post(f"/staff/events/{event['id']}/no-shows", data={"csrf_token": token, "registration_id": str(rb["id"])})
+    early = await client.post(
+        f"/staff/events/{event['id']}/no-shows",
+        data={"csrf_token": token, "registration_id": str(rb["id"])},
+    )
     assert early.status_code == 422
     clock.travel(timedelta(days=10, hours=3))
-    r = await client.post(f"/staff/events/{event['id']}/no-shows",
-                          data={"csrf_token": token, "registration_id": [str(ra["id"]), str(rb["id"])]})
+    r = await client.post(
+        f"/staff/events/{event['id']}/no-shows",
+        data={"csrf_token": token, "registration_id": [str(ra["id"]), str(rb["id"])]},
+    )
     assert r.status_code == 303
     assert [x.no_show for x in await Registration.all().order_by("id")] == [False, True]
 
@@ -132,20 +164,31 @@ async def test_cancelling_an_event_mails_everyone_and_frees_places(client, mailb
     event = await create_event(client, org, capacity=1)
     a, b = await residents(2)
     for person in (a, b):
-        await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=person["headers"])
+        await client.post(
+            f"/api/v1/events/{event['id']}/registrations", json={}, headers=person["headers"]
+        )
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     token = csrf_of((await client.get(f"/staff/events/{event['id']}")).text)
-    empty = await client.post(f"/staff/events/{event['id']}/cancel", data={"csrf_token": token, "reason": ""})
+    empty = await client.post(
+        f"/staff/events/{event['id']}/cancel", data={"csrf_token": token, "reason": ""}
+    )
     assert empty.status_code == 422
-    r = await client.post(f"/staff/events/{event['id']}/cancel", data={"csrf_token": token, "reason": "台风预警，活动取消"})
+    r = await client.post(
+        f"/staff/events/{event['id']}/cancel",
+        data={"csrf_token": token, "reason": "台风预警，活动取消"},
+    )
     assert r.status_code == 303
     assert {x.status for x in await Registration.all()} == {"cancelled"}
     assert (await OpenEvent.get(id=event["id"])).taken == 0
     await mailbox.deliver()
     for person in (a, b):
-        assert any("活动取消" in str(m["Subject"]) and "台风预警" in m.get_body(("plain",)).get_content()
-                   for m in mailbox.to(person["email"]))
-    again = await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"])
+        assert any(
+            "活动取消" in str(m["Subject"]) and "台风预警" in m.get_body(("plain",)).get_content()
+            for m in mailbox.to(person["email"])
+        )
+    again = await client.post(
+        f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"]
+    )
     assert again.status_code == 422
 
 
@@ -153,25 +196,47 @@ async def test_check_in_page_answers_large_and_clear(client):
     org = await organizer(client)
     event = await create_event(client, org)
     [a] = await residents(1)
-    reg = (await client.post(f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"])).json()
+    reg = (
+        await client.post(
+            f"/api/v1/events/{event['id']}/registrations", json={}, headers=a["headers"]
+        )
+    ).json()
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     page = await client.get(f"/staff/events/{event['id']}/checkin")
     token = csrf_of(page.text)
-    ok = await client.post(f"/staff/events/{event['id']}/checkin", data={"csrf_token": token, "ticket_code": reg["ticket_code"]})
+    ok = await client.post(
+        f"/staff/events/{event['id']}/checkin",
+        data={"csrf_token": token, "ticket_code": reg["ticket_code"]},
+    )
     assert ok.status_code == 200 and "签到成功" in ok.text
-    again = await client.post(f"/staff/events/{event['id']}/checkin", data={"csrf_token": token, "ticket_code": reg["ticket_code"]})
+    again = await client.post(
+        f"/staff/events/{event['id']}/checkin",
+        data={"csrf_token": token, "ticket_code": reg["ticket_code"]},
+    )
     assert again.status_code == 409 and "已于" in again.text
-    unknown = await client.post(f"/staff/events/{event['id']}/checkin", headers={"Accept": "application/json"},
-                                data={"csrf_token": token, "ticket_code": "ZZZZZZZZZZ"})
+    unknown = await client.post(
+        f"/staff/events/{event['id']}/checkin",
+        headers={"Accept": "application/json"},
+        data={"csrf_token": token, "ticket_code": "ZZZZZZZZZZ"},
+    )
     assert unknown.status_code == 404 and unknown.json()["status"] == "refused"
 
 
 async def test_staff_create_an_event_with_the_form(client):
     await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
     token = csrf_of((await client.get("/staff/events/new")).text)
-    form = {"csrf_token": token, "title": "走进城运中心", "summary": "参观", "theme": "城市治理",
-            "mode": "offline", "location": "世纪大道 2001 号", "starts_at": "2026-08-12T09:30",
-            "ends_at": "2026-08-12T08:30", "capacity": "40", "max_companions": "1"}
+    form = {
+        "csrf_token": token,
+        "title": "走进城运中心",
+        "summary": "参观",
+        "theme": "城市治理",
+        "mode": "offline",
+        "location": "世纪大道 2001 号",
+        "starts_at": "2026-08-12T09:30",
+        "ends_at": "2026-08-12T08:30",
+        "capacity": "40",
+        "max_companions": "1",
+    }
     bad = await client.post("/staff/events/new", data=form)
     assert bad.status_code == 422 and "走进城运中心" in bad.text
     form["ends_at"] = "2026-08-12T11:30"

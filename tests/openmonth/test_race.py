@@ -9,9 +9,6 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from conftest import POSTGRES_URL
-from live import LiveServer
-
 from canyu.accounts import service as accounts
 from canyu.accounts.models import AuthToken, Resident
 from canyu.core import clock
@@ -19,6 +16,8 @@ from canyu.core.permissions import Principal
 from canyu.core.security import new_token, token_hash
 from canyu.openmonth import service
 from canyu.openmonth.models import MonthlyPlaces, OpenEvent, Registration
+from conftest import POSTGRES_URL
+from live import LiveServer
 
 pytestmark = pytest.mark.slow
 
@@ -29,20 +28,36 @@ PLACES = 50
 async def _event() -> OpenEvent:
     now = clock.now()
     admin = Principal("staff", 1, "admin", role="admin")
-    return await service.create_event(admin, {
-        "title": "浦东新区城市运行综合管理中心开放日", "summary": "抢票测试", "mode": "offline",
-        "location": "世纪大道 2001 号", "capacity": PLACES, "starts_at": now + timedelta(days=10),
-        "ends_at": now + timedelta(days=10, hours=2), "published": True, "unit": "区城运中心",
-    })
+    return await service.create_event(
+        admin,
+        {
+            "title": "浦东新区城市运行综合管理中心开放日",
+            "summary": "抢票测试",
+            "mode": "offline",
+            "location": "世纪大道 2001 号",
+            "capacity": PLACES,
+            "starts_at": now + timedelta(days=10),
+            "ends_at": now + timedelta(days=10, hours=2),
+            "published": True,
+            "unit": "区城运中心",
+        },
+    )
 
 
 async def _people(n: int) -> list[Resident]:
     now = clock.now()
-    await Resident.bulk_create([
-        Resident(email_hmac=accounts.email_identity(f"rush{i}@example.com"),
-                 email=f"rush{i}@example.com", name=f"抢票居民{i}", created_at=now, verified_at=now)
-        for i in range(n)
-    ])
+    await Resident.bulk_create(
+        [
+            Resident(
+                email_hmac=accounts.email_identity(f"rush{i}@example.com"),
+                email=f"rush{i}@example.com",
+                name=f"抢票居民{i}",
+                created_at=now,
+                verified_at=now,
+            )
+            for i in range(n)
+        ]
+    )
     return await Resident.all().order_by("id")
 
 
@@ -77,13 +92,23 @@ async def test_thousand_registrations_for_fifty_places_through_a_live_server(
     people = await _people(N)
     now = clock.now()
     tokens = [new_token() for _ in people]
-    await AuthToken.bulk_create([
-        AuthToken(token_hash=token_hash(t), kind="api", resident_id=p.id, created_at=now,
-                  expires_at=now + timedelta(days=1))
-        for t, p in zip(tokens, people, strict=True)
-    ])
+    await AuthToken.bulk_create(
+        [
+            AuthToken(
+                token_hash=token_hash(t),
+                kind="api",
+                resident_id=p.id,
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+            for t, p in zip(tokens, people, strict=True)
+        ]
+    )
     server = LiveServer(
-        database_url, mailbox.port, tmp_path / "live", workers=2 if POSTGRES_URL else 1,
+        database_url,
+        mailbox.port,
+        tmp_path / "live",
+        workers=2 if POSTGRES_URL else 1,
         extra_env={"CANYU_RATE_LIMIT_SCALE": "100000"},
     ).start()
     try:

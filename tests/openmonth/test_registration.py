@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from conftest import sign_in
-from openmonth.conftest import create_event, iso, organizer, residents
-
 from canyu.core import clock
 from canyu.openmonth import service
 from canyu.openmonth.models import MonthlyPlaces, OpenEvent, Registration
+from conftest import sign_in
+from openmonth.conftest import create_event, iso, organizer, residents
 
 
 async def _register(client, event_id, person, **body):
-    return await client.post(f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"])
+    return await client.post(
+        f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"]
+    )
 
 
 async def _snapshot():
@@ -90,7 +91,9 @@ async def test_registration_outside_the_window_is_refused(client):
     org = await organizer(client)
     now = clock.now()
     later = await create_event(
-        client, org, registration_opens_at=iso(now + timedelta(days=1)),
+        client,
+        org,
+        registration_opens_at=iso(now + timedelta(days=1)),
         registration_closes_at=iso(now + timedelta(days=2)),
     )
     [person] = await residents(1)
@@ -99,7 +102,9 @@ async def test_registration_outside_the_window_is_refused(client):
     assert r.status_code == 422 and r.json()["error"]["code"] == "registration_not_open"
     clock.travel(timedelta(days=1, minutes=1))
     assert (await _register(client, later["id"], person)).status_code == 201
-    other = await create_event(client, org, registration_closes_at=iso(clock.now() + timedelta(hours=1)))
+    other = await create_event(
+        client, org, registration_closes_at=iso(clock.now() + timedelta(hours=1))
+    )
     clock.travel(timedelta(hours=1))
     r = await _register(client, other["id"], person)
     assert r.status_code == 422 and r.json()["error"]["code"] == "registration_closed"
@@ -132,8 +137,9 @@ async def test_invalid_companions_are_refused_and_change_nothing(client):
         assert r.status_code == 422, body
         assert r.json()["error"]["code"] == code, body
     assert await _snapshot() == before
-    r = await _register(client, event["id"], person, companions=1, child_companions=1,
-                        guardian_consent=True)
+    r = await _register(
+        client, event["id"], person, companions=1, child_companions=1, guardian_consent=True
+    )
     assert r.status_code == 201
     stored = await Registration.get(id=r.json()["id"])
     assert stored.child_companions == 1 and stored.guardian_consent
@@ -150,7 +156,9 @@ async def test_no_companions_when_the_event_allows_none(client):
 async def test_monthly_cap_counts_confirmed_places_with_companions(client):
     org = await organizer(client)
     now = clock.now()
-    events = [await create_event(client, org, title=f"开放活动 {i}", max_companions=1) for i in range(3)]
+    events = [
+        await create_event(client, org, title=f"开放活动 {i}", max_companions=1) for i in range(3)
+    ]
     [person] = await residents(1)
     assert (await _register(client, events[0]["id"], person, companions=1)).status_code == 201
     assert (await _register(client, events[1]["id"], person)).status_code == 201
@@ -160,7 +168,10 @@ async def test_monthly_cap_counts_confirmed_places_with_companions(client):
     assert await _snapshot() == before
     # Another month has its own places.
     next_month = await create_event(
-        client, org, starts_at=iso(now + timedelta(days=45)), ends_at=iso(now + timedelta(days=45, hours=2)),
+        client,
+        org,
+        starts_at=iso(now + timedelta(days=45)),
+        ends_at=iso(now + timedelta(days=45, hours=2)),
         registration_closes_at=iso(now + timedelta(days=44)),
     )
     assert (await _register(client, next_month["id"], person)).status_code == 201
@@ -172,7 +183,9 @@ async def test_cancelling_gives_the_monthly_places_back(client):
     [person] = await residents(1)
     ids = [(await _register(client, e["id"], person)).json()["id"] for e in events[:3]]
     assert (await _register(client, events[3]["id"], person)).status_code == 422
-    assert (await client.delete(f"/api/v1/registrations/{ids[0]}", headers=person["headers"])).status_code == 200
+    assert (
+        await client.delete(f"/api/v1/registrations/{ids[0]}", headers=person["headers"])
+    ).status_code == 200
     assert (await _register(client, events[3]["id"], person)).status_code == 201
 
 
@@ -221,7 +234,9 @@ async def test_staff_tokens_cannot_register(client):
     assert r.status_code == 401
 
 
-async def test_crash_in_the_middle_of_a_registration_leaves_no_half_taken_place(client, monkeypatch):
+async def test_crash_in_the_middle_of_a_registration_leaves_no_half_taken_place(
+    client, monkeypatch
+):
     org = await organizer(client)
     event = await create_event(client, org, capacity=5)
     [person] = await residents(1)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from openmonth.conftest import create_event, iso, organizer, residents
-
 from canyu.core import clock
 from canyu.openmonth import service
 from canyu.openmonth.models import OpenEvent, Registration
+from openmonth.conftest import create_event, iso, organizer, residents
 
 
 async def _register(client, event_id, person, **body):
-    r = await client.post(f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"])
+    r = await client.post(
+        f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"]
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -62,7 +63,10 @@ async def test_offered_person_confirms_and_gets_a_ticket(client, mailbox):
     assert again.status_code == 409
     await mailbox.deliver()
     confirmation = [m for m in mailbox.to(b["email"]) if "报名成功" in str(m["Subject"])]
-    assert confirmation and r.json()["ticket_code"] in confirmation[0].get_body(("plain",)).get_content()
+    assert (
+        confirmation
+        and r.json()["ticket_code"] in confirmation[0].get_body(("plain",)).get_content()
+    )
 
 
 async def test_only_the_owner_may_cancel_or_confirm(client):
@@ -70,9 +74,15 @@ async def test_only_the_owner_may_cancel_or_confirm(client):
     event = await create_event(client, org, capacity=1)
     a, b = await residents(2)
     first = await _register(client, event["id"], a)
-    assert (await client.delete(f"/api/v1/registrations/{first['id']}", headers=b["headers"])).status_code == 403
-    assert (await client.post(f"/api/v1/registrations/{first['id']}/confirm", headers=b["headers"])).status_code == 403
-    assert (await client.delete("/api/v1/registrations/999", headers=b["headers"])).status_code == 404
+    assert (
+        await client.delete(f"/api/v1/registrations/{first['id']}", headers=b["headers"])
+    ).status_code == 403
+    assert (
+        await client.post(f"/api/v1/registrations/{first['id']}/confirm", headers=b["headers"])
+    ).status_code == 403
+    assert (
+        await client.delete("/api/v1/registrations/999", headers=b["headers"])
+    ).status_code == 404
     assert (await Registration.get(id=first["id"])).status == "confirmed"
 
 
@@ -81,7 +91,9 @@ async def test_cancelling_twice_is_a_conflict(client):
     event = await create_event(client, org)
     [a] = await residents(1)
     first = await _register(client, event["id"], a)
-    assert (await client.delete(f"/api/v1/registrations/{first['id']}", headers=a["headers"])).status_code == 200
+    assert (
+        await client.delete(f"/api/v1/registrations/{first['id']}", headers=a["headers"])
+    ).status_code == 200
     r = await client.delete(f"/api/v1/registrations/{first['id']}", headers=a["headers"])
     assert r.status_code == 409
 
