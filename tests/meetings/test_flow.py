@@ -164,6 +164,8 @@ async def test_public_page_shows_masked_roster_record_and_answers(client, db):
     r = await client.get(f"/meetings/{meeting.id}/draw.json")
     assert r.status_code == 200 and r.json()["seed"] == "42 17 3"
     assert (await client.get("/meetings/999999")).status_code == 404
+    assert (await client.get(f"/meetings/{meeting.id}/other.json")).status_code == 404
+    assert (await client.get(f"/meetings/{meeting.id}/commitment.json")).json()["status"] == "ready"
     assert "meetings" in (await client.get("/meetings")).text
 
 

@@ -104,6 +104,8 @@ async def commitment_status(request: Request) -> Response:
 async def record_download(request: Request) -> Response:
     meeting = await service.get_meeting(path_int(request))
     kind = request.path_params["kind"]
+    if kind not in ("draw", "commitment"):
+        raise NotFound()
     if kind == "draw":
         data = service.record_of(meeting)
     else:
@@ -385,10 +387,6 @@ async def staff_pool(request: Request) -> Response:
     year = clock.today().year
     members = await service.pool_members(me, year)
     return render(request, "meetings/staff_pool.html", {"members": members, "year": year})
-
-
-async def _not_found(request: Request) -> Response:
-    raise NotFound()
 
 
 routes = [
