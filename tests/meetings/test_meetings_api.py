@@ -249,3 +249,34 @@ async def test_home_page_lists_meetings_with_open_calls(client):
     headers = await staff_headers(client, "org", "admin")
     await _meeting(client, headers, title="陆家嘴滨江步道管理办法论证会")
     assert "陆家嘴滨江步道管理办法论证会" in (await client.get("/")).text
+
+
+async def test_concurrent_duplicate_applications_store_exactly_one(client, mailbox):
+    import asyncio
+
+    headers = await staff_headers(client, "org", "admin")
+    meeting = await _meeting(client, headers)
+    me = await sign_in(client, mailbox, "a@example.com")
+    url = f"/api/v1/meetings/{meeting['id']}/applications"
+    answers = await asyncio.gather(
+        *(client.post(url, json=application_body(), headers=me["headers"]) for _ in range(5))
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409, 409, 409, 409]
+    assert await Application.all().count() == 1
+
+
+async def test_concurrent_draws_make_one_record(client):
+    import asyncio
+
+    headers = await staff_headers(client, "org", "admin")
+    meeting = await _meeting(client, headers)
+    await fill_pool(meeting["id"], 6)
+    clock.travel(timedelta(days=5, minutes=1))
+    await client.post(f"/api/v1/meetings/{meeting['id']}/commitment", headers=headers)
+    await wait_ready(client, meeting["id"])
+    url = f"/api/v1/meetings/{meeting['id']}/draw"
+    answers = await asyncio.gather(
+        *(client.post(url, json={"seed": f"seed {i}"}, headers=headers) for i in range(3))
+    )
+    assert sorted(r.status_code for r in answers) == [201, 409, 409]
+    assert await Invitation.all().count() == 3
