@@ -283,3 +283,28 @@ async def test_maximin_over_budget_falls_back_to_legacy_and_says_so(db, monkeypa
     )
     record = await service.draw_delegates(STAFF, meeting.id, "1 2 3")
     assert selection.verify_record(record) == []
+
+
+async def test_quotas_change_until_the_pool_is_frozen(client, db):
+    from conftest import html_staff_sign_in
+
+    await html_staff_sign_in(client, "admin2", "admin")
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    page = await client.get(f"/staff/meetings/{meeting.id}")
+    token = csrf_of(page.text)
+    assert "男" in page.text
+    url = f"/staff/meetings/{meeting.id}/quotas"
+    r = await client.post(url, data={"quotas": "{not json", "csrf_token": token})
+    assert r.status_code == 422
+    r = await client.post(
+        url, data={"quotas": '{"category": {"市民": {"min": 1, "max": 3}}}', "csrf_token": token}
+    )
+    assert r.status_code == 303
+    assert (await service.get_meeting(meeting.id)).quotas == {
+        "category": {"市民": {"min": 1, "max": 3}}
+    }
+    await fill_pool(meeting.id, 5)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    r = await client.post(url, data={"quotas": "{}", "csrf_token": token})
+    assert r.status_code == 409

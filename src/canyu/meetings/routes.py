@@ -11,6 +11,7 @@ from starlette.routing import Route
 
 from canyu.core import clock, nav, scheduler
 from canyu.core.errors import DomainError, NotFound
+from canyu.core.i18n import N_
 from canyu.core.markdown import render_markdown
 from canyu.core.permissions import authorize, require_resident
 from canyu.core.templating import flash, render
@@ -265,6 +266,7 @@ async def _staff_context(
         "error": error,
         "now": clock.now(),
         "today": clock.today(),
+        "quotas_json": json.dumps(meeting.quotas, ensure_ascii=False),
     }
 
 
@@ -298,7 +300,7 @@ async def staff_review(request: Request) -> Response:
         lambda: service.review(
             me, application_id, str(data.get("decision", "")), str(data.get("reason", ""))
         ),
-        "审查结论已保存，已邮件通知报名者。",
+        N_("审查结论已保存，已邮件通知报名者。"),
     )
 
 
@@ -310,7 +312,7 @@ async def staff_commitment(request: Request) -> Response:
         request,
         meeting_id,
         lambda: service.start_commitment(me, meeting_id, budget),
-        "候选名单已冻结，正在计算抽签名单。",
+        N_("候选名单已冻结，正在计算抽签名单。"),
     )
 
 
@@ -322,7 +324,7 @@ async def staff_draw(request: Request) -> Response:
         request,
         meeting_id,
         lambda: service.draw_delegates(me, meeting_id, data.get("seed", "")),
-        "抽签完成，已向入选者发出邀请。",
+        N_("抽签完成，已向入选者发出邀请。"),
     )
 
 
@@ -331,7 +333,7 @@ async def staff_checkin(request: Request) -> Response:
     meeting_id = path_int(request)
     invitation_id = path_int(request, "inv")
     return await _staff_action(
-        request, meeting_id, lambda: service.check_in(me, invitation_id), "已签到。"
+        request, meeting_id, lambda: service.check_in(me, invitation_id), N_("已签到。")
     )
 
 
@@ -343,7 +345,7 @@ async def staff_suggestion(request: Request) -> Response:
         request,
         meeting_id,
         lambda: service.add_suggestion(me, meeting_id, data),
-        "意见建议已登记。",
+        N_("意见建议已登记。"),
     )
 
 
@@ -358,7 +360,7 @@ async def staff_answer(request: Request) -> Response:
         lambda: service.answer_suggestion(
             me, suggestion_id, str(data.get("status", "")), str(data.get("answer", ""))
         ),
-        "答复已公开，已邮件通知代表。",
+        N_("答复已公开，已邮件通知代表。"),
     )
 
 
@@ -372,8 +374,23 @@ async def staff_summary(request: Request) -> Response:
         lambda: service.update_decision_summary(
             me, meeting_id, str(data.get("decision_summary", ""))
         ),
-        "决定摘要已公开。",
+        N_("决定摘要已公开。"),
     )
+
+
+async def staff_quotas(request: Request) -> Response:
+    me = user(request)
+    meeting_id = path_int(request)
+    data = await form_data(request)
+
+    async def action() -> None:
+        try:
+            raw = json.loads(str(data.get("quotas", "")) or "{}")
+        except ValueError:
+            raise DomainError("invalid_quotas", "配额格式无效。", 422, field="quotas") from None
+        await service.update_quotas(me, meeting_id, raw)
+
+    return await _staff_action(request, meeting_id, action, N_("配额已更新。"))
 
 
 async def staff_overdue(request: Request) -> Response:
@@ -414,4 +431,5 @@ routes = [
     Route("/staff/meetings/{id:int}/suggestions", staff_suggestion, methods=["POST"]),
     Route("/staff/meetings/{id:int}/suggestions/{sug:int}/answer", staff_answer, methods=["POST"]),
     Route("/staff/meetings/{id:int}/summary", staff_summary, methods=["POST"]),
+    Route("/staff/meetings/{id:int}/quotas", staff_quotas, methods=["POST"]),
 ]

@@ -315,6 +315,29 @@ async def update_decision_summary(actor: Principal | None, meeting_id: int, summ
         )
 
 
+async def update_quotas(actor: Principal | None, meeting_id: int, raw: Any) -> Meeting:
+    """Quotas may change until the pool is frozen (or after a failed computation)."""
+    actor, meeting = await _own_meeting(actor, meeting_id)
+    if meeting.commitment_status not in ("none", "failed"):
+        raise Conflict("pool_frozen", "候选名单已冻结，不能再修改配额。")
+    quotas = validate_quotas(raw, meeting.seats)
+    async with in_transaction():
+        changed = await Meeting.filter(
+            id=meeting.id, commitment_status__in=("none", "failed")
+        ).update(quotas=quotas)
+        if not changed:
+            raise Conflict("pool_frozen", "候选名单已冻结，不能再修改配额。")
+        await audit.record(
+            "meeting.quotas_changed",
+            actor,
+            target_type="meeting",
+            target_id=meeting.id,
+            unit_id=meeting.unit_id,
+            quotas=quotas,
+        )
+    return await get_meeting(meeting.id)
+
+
 async def list_meetings(only_open: bool = False) -> list[Meeting]:
     query = Meeting.filter(published=True)
     if only_open:
