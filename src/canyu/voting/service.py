@@ -432,6 +432,25 @@ def _network_hash(ip: str) -> str:
     return keyed_hash("vote-network", network_of(ip))[:32]
 
 
+#: (connection, campaign id) -> (campaign, candidate ids). A campaign and its candidates never
+#: change after creation, so each process keeps them once per database connection.
+_RULES_CACHE: dict[tuple[Any, int], tuple[Campaign, frozenset[int]]] = {}
+
+
+async def _ballot_rules(campaign_id: int) -> tuple[Campaign, frozenset[int]]:
+    from tortoise import connections
+
+    key = (connections.get("default"), campaign_id)
+    cached = _RULES_CACHE.get(key)
+    if cached is None:
+        campaign = await get_campaign(campaign_id)
+        ids = await Candidate.filter(campaign_id=campaign_id).values_list("id", flat=True)
+        if len(_RULES_CACHE) > 1000:
+            _RULES_CACHE.clear()
+        cached = _RULES_CACHE[key] = (campaign, frozenset(int(i) for i in ids))
+    return cached
+
+
 async def cast_ballot(
     actor: Principal | None,
     campaign_id: int,
@@ -453,13 +472,12 @@ async def cast_ballot(
     me = require_resident(actor)
     await limiter().hit("ballot-identity", IDENTITY_RATE, str(me.id))
     await limiter().hit("ballot-network", NETWORK_RATE, network_of(ip))
-    campaign = await get_campaign(campaign_id)
+    campaign, candidate_set = await _ballot_rules(campaign_id)
     now = clock.now()
     if status_of(campaign, now) != "open":
         raise DomainError("outside_window", "现在不在投票时间内。", 422)
     ids = _clean_choices(candidate_ids, campaign.choices_per_ballot)
-    known = await Candidate.filter(campaign_id=campaign.id, id__in=ids).count()
-    if known != len(ids):
+    if not candidate_set.issuperset(ids):
         raise DomainError(
             "unknown_candidate", "所选的候选活动不属于这个评选。", 422, field="candidate_ids"
         )
