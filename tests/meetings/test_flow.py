@@ -308,3 +308,17 @@ async def test_quotas_change_until_the_pool_is_frozen(client, db):
     await service.start_commitment(STAFF, meeting.id, 120, wait=True)
     r = await client.post(url, data={"quotas": "{}", "csrf_token": token})
     assert r.status_code == 409
+
+
+async def test_quotas_that_conflict_across_features_fail_visibly_and_can_be_fixed(db):
+    # Each quota alone is possible, together they are not: every 市民 in this pool is 男.
+    quotas = {"category": {"市民": {"min": 2, "max": 3}}, "gender": {"男": {"min": 0, "max": 0}}}
+    meeting = await service.create_meeting(STAFF, meeting_body(quotas=quotas))
+    await fill_pool(meeting.id, 8)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    meeting = await service.get_meeting(meeting.id)
+    assert meeting.commitment_status == "failed" and "配额" in meeting.commitment_error
+    await service.update_quotas(STAFF, meeting.id, {"category": {"市民": {"min": 1, "max": 3}}})
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    assert (await service.get_meeting(meeting.id)).commitment_status == "ready"

@@ -728,8 +728,11 @@ async def _compute_commitment(
         )
     except Exception as exc:
         log.exception("commitment of meeting %s failed", meeting_id)
+        detail = str(exc)
+        if "Infeasible" in detail:
+            detail = "配额无法同时满足，请调整配额后重新开始。" + detail
         await Meeting.filter(id=meeting_id, commitment_status="computing").update(
-            commitment_status="failed", commitment_error=str(exc)[:2000]
+            commitment_status="failed", commitment_error=detail[:2000]
         )
 
 
