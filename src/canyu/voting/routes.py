@@ -11,9 +11,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from canyu.accounts import privacy
+from canyu.audit import service as audit
 from canyu.core import clock, nav
 from canyu.core.errors import DomainError
 from canyu.core.exports import download
+from canyu.core.i18n import N_
 from canyu.core.permissions import authorize
 from canyu.core.ratelimit import client_ip
 from canyu.core.templating import flash, render
@@ -31,6 +33,13 @@ async def _home_loader() -> dict[str, Any]:
 
 
 nav.home_section("voting/home_section.html", _home_loader, order=40)
+audit.ACTION_LABELS.update(
+    {
+        "vote.campaign_created": N_("创建评选"),
+        "vote.expert_scored": N_("专家评审打分"),
+        "vote.ballots_invalidated": N_("作废选票"),
+    }
+)
 privacy.register("votes", service.export_personal_data, service.erase_personal_data)
 privacy.register_retention("votes", service.purge_expired)
 
