@@ -214,6 +214,11 @@ async def test_check_in_page_answers_large_and_clear(client):
         data={"csrf_token": token, "ticket_code": reg["ticket_code"]},
     )
     assert again.status_code == 409 and "已于" in again.text
+    typed = await client.post(
+        f"/staff/events/{event['id']}/checkin",
+        data={"csrf_token": token, "ticket_code": "ZZZZZZZZZZ"},
+    )
+    assert typed.status_code == 404 and "无效的电子票号。" in typed.text
     unknown = await client.post(
         f"/staff/events/{event['id']}/checkin",
         headers={"Accept": "application/json"},
