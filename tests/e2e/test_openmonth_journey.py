@@ -176,3 +176,28 @@ def test_check_in_works_without_javascript(browser, live_server, event):
         page.get_by_text("无效的电子票号。").wait_for()
     finally:
         context.close()
+
+
+def test_open_month_pages_pass_axe_and_fit_a_phone_in_large_text(browser, live_server, event):
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(live_server.url + "/events")
+        page.get_by_role("button", name="大字模式").click()
+        page.wait_for_load_state()
+        for path in ("/events", "/events?view=calendar", f"/events/{event['id']}"):
+            page.goto(live_server.url + path)
+            assert_accessible(page)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        page.goto(live_server.url + "/staff/signin")
+        page.get_by_label("用户名").fill("chengyun")
+        page.get_by_label("密码").fill(STAFF_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url("**/staff")
+        for path in ("/staff/events", "/staff/events/new"):
+            page.goto(live_server.url + path)
+            assert_accessible(page)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+    finally:
+        context.close()
