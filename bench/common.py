@@ -67,6 +67,11 @@ Pieces:
 own with defaults) and keep a run at the default sizes to a few minutes on a 2-core machine.
 Write the numbers you publish to ``docs/benchmarks/<feature>.md`` (``--report`` that path).
 
+The server inherits this process's environment, so ``CANYU_REDIS_URL=redis://... python -m
+bench.x`` measures with shared rate-limit counters (``extra_env`` overrides per server).
+``mailbox.wait_code(address)`` hands out, once each, the six-digit runs of the mails to that
+address in arrival order: sign residents in before other mails to them can contain six digits.
+
 Set ``CANYU_BENCH_POSTGRES_URL`` to use another PostgreSQL server than
 ``postgres://postgres@127.0.0.1:5432/test`` (the bench creates and drops its own database there).
 """
