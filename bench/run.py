@@ -26,7 +26,7 @@ BENCHES = ("signin", "consultations", "meetings", "openmonth", "voting")
 MODEST: dict[str, dict[str, str]] = {
     "consultations": {"--comments": "500", "--renders": "50"},
     "voting": {"--repeat": "50"},
-    "openmonth": {"--events": "2"},
+    "openmonth": {"--events": "20", "--registrations": "1000", "--places": "50"},
     "meetings": {"--only": "200", "--budget": "60"},
 }
 
