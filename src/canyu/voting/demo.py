@@ -56,7 +56,11 @@ async def _open_month_candidates() -> list[dict[str, Any]]:
     briefs = list(await fn(None)) if fn else []
     if isinstance(briefs, dict):  # pragma: no cover - either shape is accepted
         briefs = list(briefs.values())
-    picked = [b for b in briefs if b and b.get("title")][:6]
+    # Events that already took place and were rated come first: the vote is about them.
+    briefs = sorted(
+        (b for b in briefs if b and b.get("title")), key=lambda b: -(b.get("rating_count") or 0)
+    )
+    picked = briefs[:6]
     if len(picked) >= 2:
         return [{"title": b["title"][:120], "event_id": int(b["id"])} for b in picked]
     return [{"title": t, "summary": s} for t, s in CLOSED_CANDIDATES]
