@@ -346,3 +346,18 @@ async def test_invalidation_needs_a_reason_and_deletes_nothing(client, mailbox):
         json={"candidate_ids": [c["cids"][1]]},
     )
     assert r.status_code == 409
+
+
+async def test_results_wait_for_the_publication_time_when_one_is_set(client, mailbox):
+    admin = await staff_headers(client, "admin1", "admin")
+    now = clock.now()
+    r = await client.post("/api/v1/campaigns", headers=admin, json={
+        "title": "评选", "opens_at": now.isoformat(), "closes_at": (now + timedelta(days=1)).isoformat(),
+        "results_at": (now + timedelta(days=2)).isoformat(), "candidates": [{"title": "甲"}],
+    })
+    assert r.status_code == 201
+    url = f"/api/v1/campaigns/{r.json()['id']}/results"
+    clock.travel(timedelta(days=1, hours=1))
+    assert (await client.get(url)).json() == {"status": "closed", "results": None}
+    clock.travel(timedelta(days=1))
+    assert (await client.get(url)).json()["results"][0]["rank"] == 1

@@ -145,3 +145,34 @@ async def test_verification_time_is_read_from_the_resident(client, mailbox):
     me = await sign_in(client, mailbox, "li.ming@example.com")
     who = await service.verification_of(me["resident_id"])
     assert who.mail_domain == "example.com" and len(who.identity_hmac) == 64
+
+
+async def test_ballots_are_rate_limited_per_network(client, mailbox):
+    c = await make_campaign(client)
+    residents = await make_residents(4, "net")
+    ratelimit.configure("", 0.01)  # 300/minute per network becomes 3/minute
+    try:
+        codes = [
+            (
+                await client.post(
+                    f"/api/v1/campaigns/{c['id']}/ballots", headers=h,
+                    json={"candidate_ids": [c["cids"][0]]},
+                )
+            ).status_code
+            for h in residents
+        ]
+    finally:
+        ratelimit.configure("", 1)
+    assert codes == [201, 201, 201, 429]
+
+
+async def test_spent_challenges_are_forgotten_after_they_expire(db):
+    from datetime import timedelta
+
+    from canyu.core import clock
+    from canyu.voting.models import PowUse
+
+    await PowUse.create(signature="a" * 64, used_at=clock.now())
+    assert await service.forget_spent_challenges() == 0
+    clock.travel(timedelta(minutes=30))
+    assert await service.forget_spent_challenges() == 1

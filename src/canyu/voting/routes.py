@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from canyu.accounts import privacy
 from canyu.audit import service as audit
-from canyu.core import clock, nav
+from canyu.core import clock, nav, scheduler
 from canyu.core.errors import DomainError
 from canyu.core.exports import download
 from canyu.core.i18n import N_
@@ -40,6 +40,7 @@ audit.ACTION_LABELS.update(
         "vote.ballots_invalidated": N_("作废选票"),
     }
 )
+scheduler.register_job("vote-forget-spent-challenges", 3600, service.forget_spent_challenges)
 privacy.register("votes", service.export_personal_data, service.erase_personal_data)
 privacy.register_retention("votes", service.purge_expired)
 

@@ -908,3 +908,9 @@ async def purge_expired(before: datetime) -> int:
     removed = await BallotAudit.filter(campaign_id__in=list(ids)).delete()
     await Ballot.filter(campaign_id__in=list(ids), resident_id__gt=0).update(resident_id=0)
     return int(removed or 0)
+
+
+async def forget_spent_challenges() -> int:
+    """Spent proof-of-work solutions are kept only while their challenge could still be valid."""
+    removed = await PowUse.filter(used_at__lt=clock.now() - 2 * POW_TTL).delete()
+    return int(removed or 0)
