@@ -592,7 +592,9 @@ async def _take_month_places(person_key: str, month: str, n: int) -> bool:
     conn = connections.get("default")
     marks = ("$1", "$2", "$3", "$4") if db.is_postgres() else ("?", "?", "?", "?")
     sql = _MONTH_UPSERT.format(p1=marks[0], p2=marks[1], p3=marks[2], p4=marks[3])
-    _, rows = await conn.execute_query(sql, [person_key, month, n, cap])
+    # execute_query_dict fetches the RETURNING rows on both backends (asyncpg's execute_query
+    # would only parse the INSERT status line).
+    rows = await conn.execute_query_dict(sql, [person_key, month, n, cap])
     return bool(rows)
 
 
