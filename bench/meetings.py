@@ -103,10 +103,14 @@ def main() -> None:
     parser.add_argument("--only", default="", help="pool sizes, comma separated")
     parser.add_argument("--algorithms", default="maximin,legacy")
     parser.add_argument("--out", default="")
+    parser.add_argument(
+        "--case", action="append", default=[], help="POOL,SEATS,FEATURES (repeatable)"
+    )
     args = parser.parse_args()
     only = {int(x) for x in args.only.split(",") if x}
+    cases = [tuple(int(x) for x in c.split(",")) for c in args.case] or CASES
     rows = []
-    for n, seats, features in CASES:
+    for n, seats, features in cases:
         if only and n not in only:
             continue
         for algorithm in args.algorithms.split(","):
@@ -115,7 +119,7 @@ def main() -> None:
             seconds = "—" if row["seconds"] is None else f"{row['seconds']:.1f}"
             min_p = "—" if row["min_p"] is None else f"{row['min_p']:.3%}"
             line = (
-                f"| {n} | {seats} | {features} | {algorithm} | {seconds} | {min_p} | "
+                f"| {n} | {seats} | {features} | {algorithm} | {args.panels} | {seconds} | {min_p} | "
                 f"{row.get('zero', '—')} | {seats / n:.3%} | {row['note']} |"
             )
             print(line, flush=True)
