@@ -416,10 +416,10 @@ def _spawn(handle: ServerHandle, command: list[str], timeout: float = 90.0) -> S
         )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if handle.process.poll() is not None:
+        if (code := handle.process.poll()) is not None:
             tail = handle.log_tail()
             handle.stop()
-            raise RuntimeError(f"server exited with {handle.process and handle.process.returncode}:\n{tail}")
+            raise RuntimeError(f"server exited with {code}:\n{tail}")
         try:
             if httpx.get(handle.url + "/healthz", timeout=1).status_code == 200:
                 return handle
