@@ -17,7 +17,7 @@ Usage (a feature benchmark, run with ``python -m bench.<feature> --database post
         with start_server(args.database, args.workers) as server:       # also: server.stop()
             admin = await staff_token(server, "bench-admin", "admin")
             tokens = await sign_in_many(server, args.residents, concurrency=args.concurrency)
-            print(tokens.result.summary())                              # the sign-in flows
+            print(tokens.result.only("sign-in").summary())              # whole sign-in flows
             r = await drive(
                 [server.spec("POST", "/api/v1/events/1/registrations", token=t, json={"companions": 0},
                              name="register") for t in tokens],
