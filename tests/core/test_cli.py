@@ -53,7 +53,7 @@ def test_demo_is_idempotent(tmp_path):
     tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
 
     def counts() -> dict[str, int]:
-        return {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t != "outbox_mail"}  # noqa: S608
+        return {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t != "outbox_mail"}
 
     before = counts()
     assert before["staff"] >= 6
@@ -68,9 +68,9 @@ def test_outbox_run_once_sends_due_mail(tmp_path, mailbox):
     db = sqlite3.connect(tmp_path / "cli.sqlite3")
     db.execute(
         "INSERT INTO outbox_mail (to_addr, subject, body_text, body_html, attachments, message_id, status,"
-        " attempts, next_attempt_at, last_error, created_at, kind) VALUES"
+        " attempts, next_attempt_at, last_error, created_at, kind, claim_token) VALUES"
         " ('cli@example.com', '测试', '正文', '', '[]', '<x@canyu.local>', 'pending', 0,"
-        " '2000-01-01 00:00:00+00:00', '', '2000-01-01 00:00:00+00:00', 'test')"
+        " '2000-01-01 00:00:00+00:00', '', '2000-01-01 00:00:00+00:00', 'test', '')"
     )
     db.commit()
     done = _run(["outbox", "run", "--once"], env)

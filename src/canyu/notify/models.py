@@ -21,6 +21,8 @@ class OutboxMail(Model):
     attempts = fields.IntField(default=0)
     next_attempt_at = fields.DatetimeField(db_index=True)
     claimed_until = fields.DatetimeField(null=True)
+    #: Which worker round holds the lease (random per round).
+    claim_token = fields.CharField(max_length=32, default="", db_index=True)
     last_error = fields.CharField(max_length=500, default="")
     created_at = fields.DatetimeField()
     sent_at = fields.DatetimeField(null=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import os
+import secrets
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -24,7 +24,9 @@ from canyu.settings import Settings
 log = logging.getLogger("canyu.outbox")
 
 LEASE = timedelta(seconds=120)
-BATCH = 50
+BATCH = 100
+#: SMTP connections used at once by one worker round.
+CONNECTIONS = 4
 
 _wakeup: asyncio.Event | None = None
 
@@ -56,31 +58,30 @@ def build_message(mail: OutboxMail, sender: str) -> EmailMessage:
     return msg
 
 
-async def _claim(worker_id: str) -> list[OutboxMail]:
+async def _claim() -> tuple[str, list[OutboxMail]]:
+    """Lease up to BATCH due mails with one conditional UPDATE; only this round's token
+    marks them, so two workers never hold the same mail."""
     now = clock.now()
-    due = (
+    token = secrets.token_hex(16)
+    due_ids = (
         await OutboxMail.filter(status="pending", next_attempt_at__lte=now)
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .order_by("id")
         .limit(BATCH)
         .values_list("id", flat=True)
     )
-    claimed = []
-    for mail_id in due:
-        # The lease: only one worker's UPDATE matches.
-        changed = (
-            await OutboxMail.filter(id=mail_id, status="pending")
-            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-            .update(claimed_until=now + LEASE)
-        )
-        if changed:
-            claimed.append(await OutboxMail.get(id=mail_id))
-    return claimed
+    if not due_ids:
+        return token, []
+    await (
+        OutboxMail.filter(id__in=list(due_ids), status="pending")
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE, claim_token=token)
+    )
+    return token, await OutboxMail.filter(claim_token=token, status="pending").order_by("id")
 
 
-async def _send(settings: Settings, message: EmailMessage) -> None:
-    await aiosmtplib.send(
-        message,
+def _client(settings: Settings) -> aiosmtplib.SMTP:
+    return aiosmtplib.SMTP(
         hostname=settings.smtp_host,
         port=settings.smtp_port,
         username=settings.smtp_username or None,
@@ -91,32 +92,58 @@ async def _send(settings: Settings, message: EmailMessage) -> None:
     )
 
 
-async def run_once(settings: Settings, worker_id: str | None = None) -> int:
-    """Send every due mail once; returns how many were sent."""
-    worker_id = worker_id or f"{os.getpid()}"
+async def _send_chunk(settings: Settings, mails: list[OutboxMail]) -> int:
+    """Send mails over one SMTP connection; returns how many were sent. A mail the server
+    refuses waits for a later attempt; when the server is unreachable, all the rest do."""
+    resolved: set[int] = set()
     sent = 0
-    for mail in await _claim(worker_id):
-        try:
-            await _send(settings, build_message(mail, settings.mail_from))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            attempts = mail.attempts + 1
-            failed = attempts >= settings.outbox_max_attempts
-            await OutboxMail.filter(id=mail.id).update(
-                attempts=attempts,
-                status="failed" if failed else "pending",
-                next_attempt_at=clock.now() + backoff(attempts),
-                claimed_until=None,
-                last_error=repr(exc)[:500],
-            )
-            log.warning("mail %s not sent (attempt %s): %r", mail.id, attempts, exc)
-            # The server is down: stop this round, the rest would fail the same way.
-            break
-        else:
-            await OutboxMail.filter(id=mail.id).update(
-                status="sent", sent_at=clock.now(), attempts=mail.attempts + 1, claimed_until=None
-            )
-            sent += 1
+    try:
+        async with _client(settings) as smtp:
+            for mail in mails:
+                try:
+                    await smtp.send_message(build_message(mail, settings.mail_from))
+                except aiosmtplib.SMTPResponseException as exc:
+                    await _failed(settings, mail, exc)
+                    resolved.add(mail.id)
+                    continue
+                await OutboxMail.filter(id=mail.id).update(
+                    status="sent",
+                    sent_at=clock.now(),
+                    attempts=mail.attempts + 1,
+                    claimed_until=None,
+                )
+                resolved.add(mail.id)
+                sent += 1
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        for mail in mails:
+            if mail.id not in resolved:
+                await _failed(settings, mail, exc)
     return sent
+
+
+async def _failed(settings: Settings, mail: OutboxMail, exc: BaseException) -> None:
+    attempts = mail.attempts + 1
+    failed = attempts >= settings.outbox_max_attempts
+    await OutboxMail.filter(id=mail.id, status="pending").update(
+        attempts=attempts,
+        status="failed" if failed else "pending",
+        next_attempt_at=clock.now() + backoff(attempts),
+        claimed_until=None,
+        last_error=repr(exc)[:500],
+    )
+    log.warning("mail %s not sent (attempt %s): %r", mail.id, attempts, exc)
+
+
+async def run_once(settings: Settings, worker_id: str | None = None) -> int:
+    """Send every due mail of one batch; returns how many were sent.
+
+    The batch goes out over up to CONNECTIONS SMTP connections at once, each reused for its
+    share of the mails."""
+    _token, mails = await _claim()
+    if not mails:
+        return 0
+    chunks = [mails[i::CONNECTIONS] for i in range(min(CONNECTIONS, len(mails)))]
+    return sum(await asyncio.gather(*(_send_chunk(settings, chunk) for chunk in chunks)))
 
 
 async def run_forever(settings: Settings, stop: asyncio.Event | None = None) -> None:

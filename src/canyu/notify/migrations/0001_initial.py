@@ -1,8 +1,8 @@
+from tortoise import migrations
+from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
-
-from tortoise import fields, migrations
-from tortoise.migrations import operations as ops
+from tortoise import fields
 
 
 class Migration(migrations.Migration):
@@ -39,6 +39,15 @@ class Migration(migrations.Migration):
                 (
                     "claimed_until",
                     fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+                ),
+                (
+                    "claim_token",
+                    fields.CharField(
+                        default="",
+                        db_index=True,
+                        description="Which worker round holds the lease (random per round).",
+                        max_length=32,
+                    ),
                 ),
                 ("last_error", fields.CharField(default="", max_length=500)),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=False)),
