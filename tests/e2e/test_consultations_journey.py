@@ -114,3 +114,48 @@ def test_comment_to_adoption_report_journey(page, browser, live_server, e2e_mail
     page.goto(live_server.url + f"/consultations/{cid}/report")
     page.get_by_role("heading", name="意见采纳情况反馈").wait_for()
     assert_accessible(page)
+
+
+def test_consultation_pages_fit_a_phone_in_large_text_without_javascript(browser, live_server, e2e_mailbox):
+    _staff(live_server, "jt-org2", "organizer", "张江镇")
+    token = httpx.post(live_server.url + "/api/v1/staff/token", json={"username": "jt-org2", "password": PASSWORD}).json()["token"]
+    now = datetime.now(UTC)
+    r = httpx.post(
+        live_server.url + "/api/v1/consultations",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "title": "张江镇社区公共空间微更新实施办法（征求意见稿）", "kind": "normative",
+            "opens_at": (now - timedelta(minutes=1)).isoformat(), "closes_at": (now + timedelta(days=20)).isoformat(),
+            "published": True, "interpretation": "| 项目 | 标准 |\n|---|---|\n| 口袋公园 | 每处不超过 50 万元 |",
+            "sections": [{"title": "第一条 目的", "body": "为提升社区公共空间品质，制定本办法。"}],
+        },
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    page.goto(live_server.url + "/consultations")
+    page.get_by_role("button", name="大字模式").click()
+    address = "gu.min@example.com"
+    page.goto(live_server.url + f"/signin?next=/consultations/{cid}")
+    page.get_by_label("电子邮箱").fill(address)
+    page.get_by_role("button", name="发送验证码").click()
+    page.get_by_label("6 位验证码").fill(code_in(wait_for_mail(e2e_mailbox, address)[-1]))
+    page.get_by_role("button", name="登录").click()
+    page.wait_for_load_state()
+    for path in ("/consultations", f"/consultations/{cid}", "/board", "/subscriptions", "/me/consultations"):
+        page.goto(live_server.url + path)
+        assert "large-text" in (page.locator("html").get_attribute("class") or "")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
+        assert_accessible(page)
+    page.goto(live_server.url + f"/consultations/{cid}")
+    page.get_by_label("意见内容").fill("建议增加儿童游乐设施。")
+    page.get_by_role("button", name="提交意见").click()
+    page.get_by_text("意见已提交，审核通过后公开显示。").wait_for()
+    page.goto(live_server.url + "/subscriptions")
+    page.get_by_label("企业").check()
+    page.get_by_label("每日汇总").check()
+    page.get_by_role("button", name="保存订阅").click()
+    page.get_by_text("订阅已保存。").wait_for()
+    assert page.get_by_label("每日汇总").is_checked()
+    context.close()
