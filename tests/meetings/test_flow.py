@@ -30,13 +30,8 @@ async def test_decline_invites_next_alternate_in_recorded_order(db, mailbox):
     alternate = await Invitation.get(meeting_id=meeting.id, kind="alternate")
     assert alternate.application_id == record["alternates"][0]
     await mailbox.deliver()
-    assert (
-        any(
-            "列席代表" in text_of(m)
-            for m in mailbox.to(f"r{1000 + record['alternates'][0] - 1}@example.com")
-        )
-        or True
-    )
+    chosen = await Application.get(id=record["alternates"][0])
+    assert any("列席代表" in text_of(m) for m in mailbox.to(chosen.email))
 
 
 async def test_silence_past_deadline_expires_and_invites_next(db):
@@ -98,7 +93,8 @@ async def test_suggestion_answered_is_mailed_and_overdue_listed(db, mailbox):
     await service.answer_suggestion(STAFF, suggestion.id, "partly_adopted", "低层住户按比例分摊。")
     assert await service.overdue_suggestions(STAFF) == []
     await mailbox.deliver()
-    assert "低层住户按比例分摊" in text_of(mailbox.to(invitation.application.email)[-1])
+    # The outbox may deliver in any order: look for the answer among the delegate's mails.
+    assert any("低层住户按比例分摊" in text_of(m) for m in mailbox.to(invitation.application.email))
     assert (await Suggestion.get(id=suggestion.id)).status == "partly_adopted"
 
 
