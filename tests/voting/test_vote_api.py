@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from canyu.core import clock
@@ -361,3 +362,21 @@ async def test_results_wait_for_the_publication_time_when_one_is_set(client, mai
     assert (await client.get(url)).json() == {"status": "closed", "results": None}
     clock.travel(timedelta(days=1))
     assert (await client.get(url)).json()["results"][0]["rank"] == 1
+
+
+async def test_campaigns_with_unreadable_text_or_impossible_event_ids_are_422(client, mailbox):
+    admin = await staff_headers(client, "admin1", "admin")
+    now = clock.now()
+    base = {"title": "x", "opens_at": now.isoformat(), "closes_at": (now + timedelta(days=1)).isoformat()}
+    for candidates in (
+        [{"title": "a\udb3c"}],
+        [{"title": "a", "event_id": 6469693229}],
+        [{"title": "a", "event_id": -5}],
+        [{"title": "a", "photo_url": "javascript:alert(1)"}],
+    ):
+        r = await client.post(
+            "/api/v1/campaigns",
+            headers={**admin, "Content-Type": "application/json"},
+            content=json.dumps({**base, "candidates": candidates}),  # lone surrogates escaped
+        )
+        assert r.status_code == 422, (candidates, r.text)

@@ -11,6 +11,7 @@ import base64
 import importlib
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -176,8 +177,15 @@ async def open_campaigns() -> list[Campaign]:
 # --- campaigns ---------------------------------------------------------------------------
 
 
+_BAD_CHARS = re.compile(r"[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def _text(value: Any, name: str, limit: int, *, required: bool = True) -> str:
     text = "" if value is None else str(value).strip()
+    if _BAD_CHARS.search(text):
+        raise DomainError(
+            "invalid_" + name, "%(label)s含有无法识别的字符。", 422, field=name, label=_LABELS[name]
+        )
     if required and not text:
         raise DomainError(
             "invalid_" + name, "请填写%(label)s。", 422, field=name, label=_LABELS[name]
@@ -194,7 +202,21 @@ def _text(value: Any, name: str, limit: int, *, required: bool = True) -> str:
     return text
 
 
-_LABELS = {"title": "标题", "rules": "评选规则", "reason": "作废理由", "candidate": "候选活动名称"}
+_LABELS = {
+    "title": "标题",
+    "rules": "评选规则",
+    "reason": "作废理由",
+    "candidate": "候选活动名称",
+    "photo_url": "图片地址",
+}
+
+
+def _photo(value: Any) -> str:
+    """Only a same-site image path (the CSP allows images from this site only)."""
+    text = _text(value, "photo_url", 300, required=False)
+    if text and not re.fullmatch(r"/[A-Za-z0-9._~/%-]*", text):
+        raise DomainError("invalid_photo_url", "图片地址须为本站的路径。", 422, field="candidates")
+    return text
 
 
 async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
@@ -258,6 +280,14 @@ async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
         raise DomainError(
             "too_many_candidates", "候选活动不能超过 100 个。", 422, field="candidates"
         )
+    for item in raw:
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        if event_id is not None and (
+            not isinstance(event_id, int)
+            or isinstance(event_id, bool)
+            or not 0 < event_id < 2**31
+        ):
+            raise DomainError("invalid_event_id", "开放活动编号无效。", 422, field="candidates")
     event_ids = [int(c["event_id"]) for c in raw if isinstance(c, dict) and c.get("event_id")]
     if len(set(event_ids)) != len(event_ids):
         raise DomainError(
@@ -283,9 +313,7 @@ async def create_campaign(actor: Principal, data: dict[str, Any]) -> Campaign:
                     required=False,
                 ),
                 "event_id": event_id,
-                "photo_url": str(item.get("photo_url") or (brief or {}).get("photo_url") or "")[
-                    :300
-                ],
+                "photo_url": _photo(item.get("photo_url") or (brief or {}).get("photo_url")),
                 "average_rating": (brief or {}).get("average_rating"),
                 "rating_count": int((brief or {}).get("rating_count") or 0),
                 "position": position,
