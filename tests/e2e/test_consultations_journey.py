@@ -116,9 +116,9 @@ def test_comment_to_adoption_report_journey(page, browser, live_server, e2e_mail
     assert_accessible(page)
 
 
-def test_consultation_pages_fit_a_phone_in_large_text_without_javascript(browser, live_server, e2e_mailbox):
-    _staff(live_server, "jt-org2", "organizer", "张江镇")
-    token = httpx.post(live_server.url + "/api/v1/staff/token", json={"username": "jt-org2", "password": PASSWORD}).json()["token"]
+def _open_consultation(live_server, username: str, unit: str) -> int:
+    _staff(live_server, username, "organizer", unit)
+    token = httpx.post(live_server.url + "/api/v1/staff/token", json={"username": username, "password": PASSWORD}).json()["token"]
     now = datetime.now(UTC)
     r = httpx.post(
         live_server.url + "/api/v1/consultations",
@@ -131,23 +131,38 @@ def test_consultation_pages_fit_a_phone_in_large_text_without_javascript(browser
         },
     )
     assert r.status_code == 201, r.text
-    cid = r.json()["id"]
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 740}, locale="zh-CN")
-    page = context.new_page()
-    page.goto(live_server.url + "/consultations")
-    page.get_by_role("button", name="大字模式").click()
-    address = "gu.min@example.com"
-    page.goto(live_server.url + f"/signin?next=/consultations/{cid}")
+    return r.json()["id"]
+
+
+def _sign_in(page, live_server, mailbox, address: str, next_path: str) -> None:
+    page.goto(live_server.url + f"/signin?next={next_path}")
     page.get_by_label("电子邮箱").fill(address)
     page.get_by_role("button", name="发送验证码").click()
-    page.get_by_label("6 位验证码").fill(code_in(wait_for_mail(e2e_mailbox, address)[-1]))
+    page.get_by_label("6 位验证码").fill(code_in(wait_for_mail(mailbox, address)[-1]))
     page.get_by_role("button", name="登录").click()
     page.wait_for_load_state()
+
+
+def test_consultation_pages_fit_a_phone_in_large_text(page, live_server, e2e_mailbox):
+    cid = _open_consultation(live_server, "jt-org2", "张江镇")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(live_server.url + "/consultations")
+    page.get_by_role("button", name="大字模式").click()
+    page.wait_for_load_state()
+    _sign_in(page, live_server, e2e_mailbox, "gu.min@example.com", f"/consultations/{cid}")
     for path in ("/consultations", f"/consultations/{cid}", "/board", "/subscriptions", "/me/consultations"):
         page.goto(live_server.url + path)
         assert "large-text" in (page.locator("html").get_attribute("class") or "")
         assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
         assert_accessible(page)
+
+
+def test_resident_comments_and_subscribes_without_javascript(browser, live_server, e2e_mailbox):
+    cid = _open_consultation(live_server, "jt-org3", "花木街道")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 360, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    _sign_in(page, live_server, e2e_mailbox, "xu.lan@example.com", f"/consultations/{cid}")
     page.goto(live_server.url + f"/consultations/{cid}")
     page.get_by_label("意见内容").fill("建议增加儿童游乐设施。")
     page.get_by_role("button", name="提交意见").click()
