@@ -324,3 +324,23 @@ async def test_public_json_detail_and_list(client, mailbox):
     assert detail["phase"] == "open" and detail["sections"][1]["anchor"] == "s2"
     assert (await client.get(f"/api/v1/consultations/{draft['id']}")).status_code == 404
     assert (await client.get(f"/api/v1/consultations/{draft['id']}", headers=org)).status_code == 200
+
+
+async def test_pages_are_available_in_english(client, mailbox):
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org)
+    client.cookies.set("canyu_lang", "en")
+    listing = await client.get("/consultations")
+    assert "Public comment periods" in listing.text
+    page = await client.get(f"/consultations/{c['id']}")
+    assert "Full text of the draft" in page.text
+
+
+async def test_staff_home_links_follow_the_role(client, mailbox):
+    await html_staff_sign_in(client, "mod", "moderator", "区政务公开办")
+    home = await client.get("/staff")
+    assert "/staff/moderation" in home.text and "/staff/consultations" not in home.text
+    assert (await client.get("/staff/consultations")).status_code == 403
+    await html_staff_sign_in(client, "org", "organizer", UNIT)
+    home = await client.get("/staff")
+    assert "/staff/consultations" in home.text and "/staff/board/overdue" not in home.text
