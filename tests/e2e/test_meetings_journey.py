@@ -20,7 +20,7 @@ WINDOW = 25  # seconds: the live server runs on the real clock
 LINK = re.compile(r"(http://\S+/meetings/invitations/\S+)")
 
 
-def _staff(live_server, username: str) -> str:
+def _staff(live_server, username: str, role: str = "organizer") -> str:
     canyu = str(Path(sys.executable).parent / "canyu")
     subprocess.run(
         [
@@ -29,7 +29,7 @@ def _staff(live_server, username: str) -> str:
             "create",
             username,
             "--role",
-            "organizer",
+            role,
             "--unit",
             "区建设和交通委员会",
             "--password-stdin",
@@ -190,3 +190,25 @@ def test_apply_to_answered_suggestion_journey(page, browser, live_server, e2e_ma
     assert_accessible(page)
     record = httpx.get(live_server.url + f"/api/v1/meetings/{mid}/draw").json()
     assert record["seed"] == "03 09 14 21 26 31 12" and len(record["panels"]) == 1000
+
+
+def test_staff_meeting_pages_and_english_page_are_accessible(browser, live_server):
+    _staff(live_server, "mt-admin", "admin")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+    staff = context.new_page()
+    staff.goto(live_server.url + "/staff/signin")
+    staff.get_by_label("用户名").fill("mt-admin")
+    staff.get_by_label("密码").fill(PASSWORD)
+    staff.get_by_role("button", name="登录").click()
+    staff.wait_for_url("**/staff")
+    for path in ("/staff/meetings", "/staff/meetings/overdue", "/staff/meetings/pool", "/"):
+        staff.goto(live_server.url + path)
+        assert staff.evaluate("document.documentElement.scrollWidth") <= 360, path
+        assert_accessible(staff)
+    staff.goto(live_server.url + "/meetings")
+    staff.get_by_role("button", name="English").click()
+    staff.get_by_role(
+        "heading", name="Public representatives at government decision meetings"
+    ).wait_for()
+    assert_accessible(staff)
+    context.close()
