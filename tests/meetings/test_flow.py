@@ -318,3 +318,15 @@ async def test_quotas_that_conflict_across_features_fail_visibly_and_can_be_fixe
     await service.update_quotas(STAFF, meeting.id, {"category": {"市民": {"min": 1, "max": 3}}})
     await service.start_commitment(STAFF, meeting.id, 120, wait=True)
     assert (await service.get_meeting(meeting.id)).commitment_status == "ready"
+
+
+async def test_personal_data_is_erased_after_the_retention_period(client, db):
+    meeting, record = await _drawn_meeting()
+    clock.travel(timedelta(days=300))
+    assert await service.purge_expired(365) == 0
+    clock.travel(timedelta(days=80))
+    assert await service.purge_expired(365) == 7
+    assert await Application.filter(meeting_id=meeting.id).exclude(name="").count() == 0
+    r = await client.get(f"/api/v1/meetings/{meeting.id}/draw")
+    assert r.json()["commitment_sha256"] == record["commitment_sha256"]
+    assert (await client.get(f"/meetings/{meeting.id}")).status_code == 200

@@ -40,7 +40,14 @@ async def _stalled_job() -> None:
     await service.resume_stalled(Settings.from_env().draw_time_budget)
 
 
+async def _purge_job() -> None:
+    from canyu.settings import Settings
+
+    await service.purge_expired(Settings.from_env().retention_days)
+
+
 scheduler.register_job("meetings.expire_invitations", 60, _expire_job)
+scheduler.register_job("meetings.purge_expired", 3600, _purge_job)
 scheduler.register_job("meetings.stalled_commitments", 300, _stalled_job)
 
 LABELS = {
