@@ -330,3 +330,17 @@ async def test_personal_data_is_erased_after_the_retention_period(client, db):
     r = await client.get(f"/api/v1/meetings/{meeting.id}/draw")
     assert r.json()["commitment_sha256"] == record["commitment_sha256"]
     assert (await client.get(f"/meetings/{meeting.id}")).status_code == 200
+
+
+async def test_resident_sees_own_applications_with_invitation_deadline(client, mailbox, db):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    await html_sign_in(client, mailbox, "mine@example.com")
+    page = await client.get(f"/meetings/{meeting.id}/apply")
+    form = {k: str(v) for k, v in application_body().items()}
+    r = await client.post(
+        f"/meetings/{meeting.id}/apply", data={**form, "csrf_token": csrf_of(page.text)}
+    )
+    assert r.status_code == 303
+    page = await client.get("/meetings/mine")
+    assert page.status_code == 200 and meeting.title in page.text and "已提交" in page.text
+    assert "/meetings/mine" in (await client.get("/meetings")).text

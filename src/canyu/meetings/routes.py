@@ -71,6 +71,14 @@ async def meetings_list(request: Request) -> Response:
     )
 
 
+async def my_applications(request: Request) -> Response:
+    me = user(request)
+    if me is None:
+        return redirect(request, "/signin?next=/meetings/mine")
+    items = await service.applications_of_resident(me)
+    return render(request, "meetings/mine.html", {"items": items, "labels": LABELS})
+
+
 async def _page_context(request: Request, meeting_id: int) -> dict:
     meeting = await service.get_meeting(meeting_id)
     invitations = await service.roster(meeting)
@@ -415,6 +423,7 @@ async def staff_pool(request: Request) -> Response:
 
 routes = [
     Route("/meetings", meetings_list, methods=["GET"]),
+    Route("/meetings/mine", my_applications, methods=["GET"]),
     Route("/meetings/{id:int}", meeting_page, methods=["GET"]),
     Route("/meetings/{id:int}/commitment-status", commitment_status, methods=["GET"]),
     Route("/meetings/{id:int}/{kind:str}.json", record_download, methods=["GET"]),

@@ -1092,3 +1092,18 @@ async def purge_expired(retention_days: int) -> int:
         .exclude(name="")
         .update(name="", email="", occupation="", reason="", keep_in_pool=False)
     )
+
+
+async def applications_of_resident(
+    actor: Principal | None,
+) -> list[tuple[Application, Invitation | None]]:
+    """A resident's applications with their status and any invitation (and its deadline)."""
+    me = require_resident(actor)
+    applications = (
+        await Application.filter(resident_id=me.id).order_by("-id").prefetch_related("meeting")
+    )
+    invitations = {
+        inv.application_id: inv
+        for inv in await Invitation.filter(application_id__in=[a.id for a in applications])
+    }
+    return [(a, invitations.get(a.id)) for a in applications]
