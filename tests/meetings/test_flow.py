@@ -337,6 +337,7 @@ async def test_resident_sees_own_applications_with_invitation_deadline(client, m
     await html_sign_in(client, mailbox, "mine@example.com")
     page = await client.get(f"/meetings/{meeting.id}/apply")
     form = {k: str(v) for k, v in application_body().items()}
+    form.update(no_conflict="1", consent="1")
     r = await client.post(
         f"/meetings/{meeting.id}/apply", data={**form, "csrf_token": csrf_of(page.text)}
     )
