@@ -1121,6 +1121,15 @@ async def send_reminders() -> int:
     return sent
 
 
+async def _held_places(event_id: int) -> int:
+    rows = (
+        await Registration.filter(event_id=event_id, status__in=HOLDING)
+        .annotate(total=Sum("places"))
+        .values("total")
+    )
+    return int(rows[0]["total"] or 0) if rows else 0
+
+
 async def reconcile() -> list[dict[str, Any]]:
     """对账: every event's counter against COUNT over its rows; mismatches are logged and
     audited (the counter is never read as the truth for a public count)."""
@@ -1135,6 +1144,12 @@ async def reconcile() -> list[dict[str, Any]]:
     for event in await OpenEvent.all().only("id", "taken", "capacity"):
         rows = held.get(event.id, 0)
         if rows != event.taken or rows > event.capacity:
+            # The two reads above are not one snapshot: a registration committed in between
+            # looks like a difference. Only one that stays, with the counter unchanged, counts.
+            again = await OpenEvent.get(id=event.id).only("id", "taken")
+            rows = await _held_places(event.id)
+            if again.taken != event.taken or (rows == event.taken and rows <= event.capacity):
+                continue
             mismatches.append(
                 {
                     "event_id": event.id,
