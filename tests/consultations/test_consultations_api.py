@@ -258,3 +258,13 @@ async def test_report_on_a_consultation_without_comments(client, mailbox):
     assert (await client.post(f"/api/v1/consultations/{c['id']}/report", headers=org)).status_code == 200
     report = (await client.get(f"/api/v1/consultations/{c['id']}/report")).json()
     assert report["received"] == 0 and report["items"] == []
+
+
+async def test_plain_text_mail_shows_the_comment_as_typed(client, mailbox):
+    org, mod, c = await _setup(client, mailbox)
+    resident = await sign_in(client, mailbox, "he@example.com")
+    cid = (await _comment(client, resident["headers"], c["id"], body="A&B <不是标签>")).json()["id"]
+    await client.post(f"/api/v1/comments/{cid}/moderation", json={"decision": "reject", "reason": "重复 & 无关"}, headers=mod)
+    await mailbox.deliver()
+    body = text_of(mailbox.to("he@example.com")[-1])
+    assert "A&B <不是标签>" in body and "重复 & 无关" in body
