@@ -261,10 +261,40 @@ async def test_report_on_a_consultation_without_comments(client, mailbox):
 
 
 async def test_plain_text_mail_shows_the_comment_as_typed(client, mailbox):
-    org, mod, c = await _setup(client, mailbox)
+    _org, mod, c = await _setup(client, mailbox)
     resident = await sign_in(client, mailbox, "he@example.com")
     cid = (await _comment(client, resident["headers"], c["id"], body="A&B <不是标签>")).json()["id"]
     await client.post(f"/api/v1/comments/{cid}/moderation", json={"decision": "reject", "reason": "重复 & 无关"}, headers=mod)
     await mailbox.deliver()
     body = text_of(mailbox.to("he@example.com")[-1])
     assert "A&B <不是标签>" in body and "重复 & 无关" in body
+
+
+async def test_simultaneous_supports_count_once(client, mailbox):
+    import asyncio
+
+    from canyu.consultations.models import CommentSupport
+
+    _org, mod, c = await _setup(client, mailbox)
+    a = await sign_in(client, mailbox, "a@example.com")
+    cid = (await _comment(client, a["headers"], c["id"])).json()["id"]
+    await client.post(f"/api/v1/comments/{cid}/moderation", json={"decision": "publish"}, headers=mod)
+    statuses = sorted(
+        r.status_code
+        for r in await asyncio.gather(*(client.post(f"/api/v1/comments/{cid}/support", headers=a["headers"]) for _ in range(5)))
+    )
+    assert statuses == [200, 409, 409, 409, 409]
+    assert await CommentSupport.filter(comment_id=cid).count() == 1
+    assert (await Comment.get(id=cid)).supports == 1
+
+
+async def test_simultaneous_report_publications_publish_once(client, mailbox):
+    import asyncio
+
+    org, _mod, c = await _setup(client, mailbox)
+    clock.travel(timedelta(days=21))
+    statuses = sorted(
+        r.status_code
+        for r in await asyncio.gather(*(client.post(f"/api/v1/consultations/{c['id']}/report", headers=org) for _ in range(4)))
+    )
+    assert statuses == [200, 409, 409, 409]
