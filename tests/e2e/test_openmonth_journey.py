@@ -201,3 +201,66 @@ def test_open_month_pages_pass_axe_and_fit_a_phone_in_large_text(browser, live_s
             assert page.evaluate("document.documentElement.scrollWidth") <= 360, path
     finally:
         context.close()
+
+
+def test_scans_made_offline_are_uploaded_later_and_counted_once(
+    browser, live_server, e2e_mailbox, event
+):
+    now = datetime.now(UTC)
+    staff_token = httpx.post(
+        live_server.url + "/api/v1/staff/token",
+        json={"username": "chengyun", "password": STAFF_PASSWORD},
+    ).json()["token"]
+    created = httpx.post(
+        live_server.url + "/api/v1/events",
+        headers={"Authorization": f"Bearer {staff_token}"},
+        json={
+            "title": "离线签到演练",
+            "summary": "演练",
+            "mode": "offline",
+            "location": "浦东新区合欢路 2 号",
+            "starts_at": (now + timedelta(days=2)).isoformat(),
+            "ends_at": (now + timedelta(days=2, hours=1)).isoformat(),
+            "capacity": 5,
+            "published": True,
+        },
+    ).json()
+    address = "offline.scan@example.com"
+    httpx.post(live_server.url + "/api/v1/auth/code", json={"email": address})
+    code = code_in(wait_for_mail(e2e_mailbox, address, timeout=45)[-1])
+    token = httpx.post(
+        live_server.url + "/api/v1/auth/token", json={"email": address, "code": code}
+    ).json()["token"]
+    ticket = httpx.post(
+        f"{live_server.url}/api/v1/events/{created['id']}/registrations",
+        json={},
+        headers={"Authorization": f"Bearer {token}"},
+    ).json()["ticket_code"]
+
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="zh-CN")
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        page.goto(live_server.url + "/staff/signin")
+        page.get_by_label("用户名").fill("chengyun")
+        page.get_by_label("密码").fill(STAFF_PASSWORD)
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url("**/staff")
+        page.goto(f"{live_server.url}/staff/events/{created['id']}/checkin")
+        context.set_offline(True)
+        for _ in range(2):  # the same ticket scanned twice while offline
+            page.get_by_label("电子票号").fill(ticket)
+            page.get_by_role("button", name="签到", exact=True).click()
+            page.get_by_text("网络中断").wait_for()
+        assert page.locator("#om-queue-count").inner_text() == "2"
+        context.set_offline(False)
+        page.get_by_text("离线签到已全部上传。").wait_for()
+        mine = httpx.get(
+            live_server.url + "/api/v1/me/registrations",
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()["items"]
+        assert mine[0]["checked_in_at"] is not None
+        page.reload()
+        page.get_by_text("已签到 1 / 1 份报名").wait_for()
+    finally:
+        context.close()
