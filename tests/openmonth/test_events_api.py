@@ -45,7 +45,6 @@ async def test_bad_event_input_is_refused_in_chinese_and_changes_nothing(client)
         {"ends_at": iso(now + timedelta(days=9))},
         {"registration_closes_at": iso(now - timedelta(hours=2))},
         {"stream_url": "javascript:alert(1)"},
-        {"mode": "offline", "location": ""},
         {"starts_at": "2026-08-01T09:00:00"},
         {"max_companions": 11},
         {"unknown_field": 1},
@@ -55,6 +54,18 @@ async def test_bad_event_input_is_refused_in_chinese_and_changes_nothing(client)
         assert r.status_code in (400, 422), (override, r.text)
         assert any("\u4e00" <= ch <= "\u9fff" for ch in r.json()["error"]["message"]), override
     assert await OpenEvent.all().count() == 0
+
+
+async def test_optional_fields_may_be_null_or_absent(client):
+    org = await organizer(client)
+    body = event_body(summary=None, theme=None, location=None, max_companions=None)
+    for key in ("registration_opens_at", "registration_closes_at", "stream_url"):
+        body.pop(key)
+    r = await client.post("/api/v1/events", json=body, headers=org)
+    assert r.status_code == 201, r.text
+    event = r.json()
+    assert (event["theme"], event["max_companions"], event["registration_open"]) == ("其他", 0, True)
+    assert event["registration_closes_at"] == event["starts_at"]
 
 
 async def test_drafts_are_hidden_from_the_public(client):

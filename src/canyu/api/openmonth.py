@@ -14,11 +14,11 @@ from canyu.openmonth import service
 
 class EventCreate(Body):
     title: str = Field(max_length=120)
-    summary: str = Field(default="", max_length=5000)
-    theme: str = Field(default="其他", max_length=16)
+    summary: str | None = Field(default=None, max_length=5000)
+    theme: str | None = Field(default=None, max_length=16)
     mode: Literal["offline", "online", "hybrid"] = "offline"
-    location: str = Field(default="", max_length=200)
-    district: str = Field(default="", max_length=16)
+    location: str | None = Field(default=None, max_length=200)
+    district: str | None = Field(default=None, max_length=16)
     stream_url: str | None = Field(default=None, max_length=300)
     starts_at: AwareDatetime
     ends_at: AwareDatetime
@@ -26,10 +26,10 @@ class EventCreate(Body):
     registration_opens_at: AwareDatetime | None = None
     registration_closes_at: AwareDatetime | None = None
     cancellation_closes_at: AwareDatetime | None = None
-    max_companions: int = Field(default=0, ge=0, le=service.MAX_COMPANIONS)
+    max_companions: int | None = Field(default=None, ge=0, le=service.MAX_COMPANIONS)
     min_age: int | None = Field(default=None, ge=0, le=100)
     id_check: bool = False
-    requirements: str = Field(default="", max_length=2000)
+    requirements: str | None = Field(default=None, max_length=2000)
     image_url: str | None = Field(default=None, max_length=300)
     unit: str | None = Field(default=None, max_length=64)
     published: bool = False
@@ -55,6 +55,8 @@ def _summary_of_event(data: EventCreate) -> dict[str, Any]:
     values = data.model_dump()
     if not values["summary"]:
         values["summary"] = values["title"]
+    if values["max_companions"] is None:
+        values["max_companions"] = 0
     return values
 
 

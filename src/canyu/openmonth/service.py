@@ -237,8 +237,6 @@ def clean_event(data: dict[str, Any]) -> dict[str, Any]:
     if mode not in MODES:
         raise DomainError("invalid_event", "活动形式须为线下、线上直播或线上线下。", field="mode")
     clean["mode"] = mode
-    if mode in ("offline", "hybrid") and not clean["location"]:
-        raise DomainError("invalid_event", "线下活动须填写活动地点。", field="location")
     district = _text(data, "district", 16, label=N_("街镇"))
     if district and not is_district(district):
         raise DomainError("invalid_event", "请从列表中选择浦东新区的街镇。", field="district")
