@@ -22,7 +22,40 @@ ACTION_LABELS = {
     "resident.locked": N_("邮箱验证锁定"),
     "resident.deleted": N_("居民注销账号"),
     "privacy.purged": N_("到期个人信息清除"),
+    "consultation.created": N_("创建征求意见"),
+    "consultation.updated": N_("修改征求意见"),
+    "consultation.published": N_("发布征求意见"),
+    "consultation.attachment_added": N_("上传附件"),
+    "consultation.attachment_deleted": N_("删除附件"),
+    "consultation.report_published": N_("发布意见采纳情况"),
+    "comment.disposed": N_("意见采纳处理"),
+    "faq.created": N_("发布常见问题"),
+    "faq.deleted": N_("删除常见问题"),
+    "board.assigned": N_("留言交办"),
+    "board.answered": N_("留言答复"),
+    "meeting.created": N_("创建决策会议"),
+    "meeting.quotas_changed": N_("修改遴选配额"),
+    "meeting.application_reviewed": N_("资格审查"),
+    "meeting.pool_frozen": N_("冻结报名池并公示"),
+    "meeting.drawn": N_("抽签遴选"),
+    "meeting.checked_in": N_("列席代表签到"),
+    "meeting.suggestion_added": N_("登记意见建议"),
+    "meeting.suggestion_answered": N_("答复意见建议"),
+    "meeting.decision_summary": N_("发布会议决定摘要"),
+    "openmonth.event_created": N_("创建开放活动"),
+    "openmonth.event_updated": N_("修改开放活动"),
+    "openmonth.events_published": N_("发布开放月活动"),
+    "openmonth.event_cancelled": N_("取消开放活动"),
+    "openmonth.phone_registration": N_("代为电话报名"),
+    "openmonth.registrants_exported": N_("导出报名名单"),
+    "openmonth.no_shows": N_("标记未到场"),
+    "openmonth.counter_mismatch": N_("名额计数与记录不符"),
 }
+
+
+def register_labels(labels: dict[str, str]) -> None:
+    """A feature names its audit actions (Chinese msgids, marked with ``N_``)."""
+    ACTION_LABELS.update(labels)
 
 
 async def record(
