@@ -320,8 +320,16 @@ async def subscriptions_save(request: Request) -> Response:
 
 
 async def unsubscribe(request: Request) -> Response:
-    """One click: the signed link itself unsubscribes (nothing to sign in to)."""
-    await service.unsubscribe(path_int(request), str(request.path_params["token"]))
+    """The signed link opens a page with one button; only the button (a POST) unsubscribes,
+    so a mail scanner that follows links changes nothing. The signed URL is its own
+    authority: the POST needs no session (and no CSRF token)."""
+    subscription_id, token = path_int(request), str(request.path_params["token"])
+    if request.method == "GET":
+        service.check_unsubscribe_token(subscription_id, token)
+        return _page(
+            request, "consultations/unsubscribe_confirm.html", {"action": request.url.path}
+        )
+    await service.unsubscribe(subscription_id, token)
     return _page(request, "consultations/unsubscribed.html", {})
 
 

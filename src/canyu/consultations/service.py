@@ -1265,12 +1265,16 @@ async def save_subscription(
     return await Subscription.get(resident_id=actor.id)
 
 
-async def unsubscribe(subscription_id: int, token: str) -> bool:
-    """The signed one-click link: stops every mail of this subscription."""
+def check_unsubscribe_token(subscription_id: int, token: str) -> None:
     import hmac
 
     if not hmac.compare_digest(token.encode(), unsubscribe_token(subscription_id).encode()):
         raise Forbidden("退订链接无效。", code="invalid_token")
+
+
+async def unsubscribe(subscription_id: int, token: str) -> bool:
+    """The signed link's button: stops every mail of this subscription."""
+    check_unsubscribe_token(subscription_id, token)
     return bool(await Subscription.filter(id=subscription_id).update(active=False))
 
 

@@ -32,6 +32,9 @@ SECURITY_HEADERS = [
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Paths whose URL carries its own signed token (a one-click link from a mail): the token is the
+#: authority, not the session, so there is nothing for a cross-site request to borrow.
+CSRF_EXEMPT_PREFIXES = ("/subscriptions/unsubscribe/",)
 
 
 class BodyTooLarge(Exception):
@@ -155,7 +158,9 @@ class CSRFMiddleware:
             token = secrets.token_urlsafe(32)
             session["csrf"] = token
         scope["csrf_token"] = token
-        if scope["method"] in SAFE_METHODS or scope["path"].startswith("/api/"):
+        if scope["method"] in SAFE_METHODS or scope["path"].startswith(
+            ("/api/", *CSRF_EXEMPT_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
 
