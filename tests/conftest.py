@@ -51,6 +51,18 @@ def run_sync(coro_fn: Any, *args: Any) -> Any:
     return result.get("value")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser journeys run last, after every asyncio test (Playwright's sync API runs an event
+    loop of its own in the main thread)."""
+    def uses_browser(item: pytest.Item) -> bool:
+        return "browser" in getattr(item, "fixturenames", ()) or item.get_closest_marker("e2e") is not None
+
+    for item in items:
+        if uses_browser(item):
+            item.add_marker(pytest.mark.e2e)
+    items.sort(key=uses_browser)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

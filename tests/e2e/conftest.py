@@ -24,7 +24,6 @@ from live import LiveServer
 CHROMIUM = os.environ.get("CANYU_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +59,10 @@ def live_server(
         run_sync(_pg_exec, POSTGRES_URL, f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per test module. Not per session: while Playwright's sync API is alive it
+    keeps an event loop running in the main thread, and asyncio tests after it could not run."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: run `make test`, which installs it")
     from playwright.sync_api import sync_playwright
