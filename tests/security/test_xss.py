@@ -42,7 +42,8 @@ DOM_CHECK = """() => {
   });
   document.querySelectorAll('iframe, style:not([data-allowed])').forEach(el => { if (el.tagName === 'IFRAME' || el.textContent.includes('display:none')) bad.push(el.tagName); });
   if (window.__xss) bad.push('window.__xss set');
-  if (document.body.innerText.includes('49') && document.body.innerText.includes('7*7') === false) bad.push('template evaluated');
+  // Evaluated, the payload "{{ 7*7 }}{% raw %}x{% endraw %}" would read "49x".
+  if (document.body.innerText.includes('49x')) bad.push('template evaluated');
   return bad;
 }"""
 
