@@ -9,6 +9,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from canyu.consultations import sensitive, service
+from canyu.consultations.privacy import register_personal_data
 from canyu.core import clock, exports, nav
 from canyu.core.errors import DomainError
 from canyu.core.i18n import gettext as _
@@ -33,6 +34,7 @@ async def _home_loader() -> dict[str, Any]:
 nav.home_section("consultations/_home.html", _home_loader, order=10)
 register_job("consultations.announce_opened", 60, service.announce_opened_consultations)
 register_job("consultations.daily_digest", 900, service.send_daily_digests)
+register_personal_data()
 
 _COMMON = {
     "kinds": service.KINDS,
