@@ -17,6 +17,7 @@ from canyu.core.permissions import authorize, require_resident
 from canyu.core.templating import flash, render
 from canyu.core.web import form_data, path_int, redirect, user
 from canyu.meetings import service
+from canyu.meetings.privacy import register_personal_data
 
 nav.public_link("/meetings", "列席会议", order=20)
 nav.staff_link("/staff/meetings", "决策会议与列席代表", {"organizer", "admin"}, order=20)
@@ -40,15 +41,10 @@ async def _stalled_job() -> None:
     await service.resume_stalled(Settings.from_env().draw_time_budget)
 
 
-async def _purge_job() -> None:
-    from canyu.settings import Settings
-
-    await service.purge_expired(Settings.from_env().retention_days)
-
-
 scheduler.register_job("meetings.expire_invitations", 60, _expire_job)
-scheduler.register_job("meetings.purge_expired", 3600, _purge_job)
 scheduler.register_job("meetings.stalled_commitments", 300, _stalled_job)
+# Export, erasure and the retention purge (run and audited by accounts.privacy's hourly job).
+register_personal_data()
 
 LABELS = {
     "applications": service.APPLICATION_STATUSES,
