@@ -18,6 +18,7 @@ from canyu.core.permissions import authorize, require_resident
 from canyu.core.templating import flash, render
 from canyu.core.web import form_data, path_int, redirect, user
 from canyu.openmonth import service
+from canyu.openmonth.privacy import register_personal_data
 
 nav.public_link("/events", "政府开放月", order=30)
 nav.staff_link("/staff/events", "开放活动管理", {"organizer", "admin"}, order=30)
@@ -25,6 +26,7 @@ nav.staff_link("/staff/events", "开放活动管理", {"organizer", "admin"}, or
 scheduler.register_job("openmonth.expire_offers", 30, service.expire_offers)
 scheduler.register_job("openmonth.reminders", 300, service.send_reminders)
 scheduler.register_job("openmonth.reconcile", 600, service.reconcile)
+register_personal_data()
 
 
 async def _home_section() -> dict[str, Any]:
