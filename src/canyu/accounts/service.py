@@ -13,7 +13,7 @@ from tortoise.transactions import in_transaction
 
 from canyu.accounts.models import AuthToken, Resident, SignInCode, SignInLock, Staff, Unit
 from canyu.audit import service as audit
-from canyu.core import clock
+from canyu.core import clock, sql
 from canyu.core.districts import is_district
 from canyu.core.errors import Conflict, DomainError, NotFound, RateLimited, Unauthorized
 from canyu.core.i18n import N_
@@ -204,40 +204,48 @@ async def issue_token(
     return raw
 
 
+_PRINCIPAL_SQL = (
+    "SELECT t.id AS token_id, r.id AS resident_id, r.name AS resident_name,"
+    " r.email AS resident_email, r.deleted_at AS resident_deleted_at,"
+    " s.id AS staff_id, s.display_name, s.username, s.role, s.active,"
+    " u.id AS unit_id, u.name AS unit_name"
+    " FROM auth_token t"
+    " LEFT JOIN resident r ON r.id = t.resident_id"
+    " LEFT JOIN staff s ON s.id = t.staff_id"
+    " LEFT JOIN unit u ON u.id = s.unit_id"
+    " WHERE t.token_hash = ? AND t.kind = ? AND t.revoked_at IS NULL AND t.expires_at > ?"
+)
+
+
 async def principal_for_token(raw: str, kind: str) -> Principal | None:
-    """The live principal behind a token, or None when it is unknown, expired or revoked."""
+    """The live principal behind a token, or None when it is unknown, expired or revoked.
+
+    Every authenticated request asks this, so it is one hand-written query (``core.sql``)."""
     if not raw or len(raw) > 128:
         return None
-    token = (
-        await AuthToken.filter(
-            token_hash=token_hash(raw),
-            kind=kind,
-            revoked_at__isnull=True,
-            expires_at__gt=clock.now(),
-        )
-        .select_related("resident", "staff", "staff__unit")
-        .first()
-    )
-    if token is None:
+    row = await sql.fetch_one(_PRINCIPAL_SQL, token_hash(raw), kind, clock.now())
+    if row is None:
         return None
-    if token.resident is not None:
-        r = token.resident
-        if r.deleted_at is not None:
+    if row["resident_id"] is not None:
+        if row["resident_deleted_at"] is not None:
             return None
-        return Principal("resident", r.id, r.name or r.email, token_id=token.id)
-    if token.staff is not None:
-        s = token.staff
-        if not s.active:
+        return Principal(
+            "resident",
+            row["resident_id"],
+            row["resident_name"] or row["resident_email"],
+            token_id=row["token_id"],
+        )
+    if row["staff_id"] is not None:
+        if not row["active"]:
             return None
-        unit = s.unit
         return Principal(
             "staff",
-            s.id,
-            s.display_name or s.username,
-            role=s.role,
-            unit_id=unit.id if unit else None,
-            unit_name=unit.name if unit else None,
-            token_id=token.id,
+            row["staff_id"],
+            row["display_name"] or row["username"],
+            role=row["role"],
+            unit_id=row["unit_id"],
+            unit_name=row["unit_name"],
+            token_id=row["token_id"],
         )
     return None
 
