@@ -6,17 +6,21 @@ so two workers never send the same mail at once; an SMTP outage only delays mail
 from __future__ import annotations
 
 import asyncio
-import base64
+import email.policy
 import logging
 import secrets
 from datetime import timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import formatdate
 
 import aiosmtplib
 from tortoise.expressions import Q
 
-from canyu.core import clock
+from canyu.core import clock, sql
 from canyu.notify.models import OutboxMail
 from canyu.notify.service import backoff
 from canyu.settings import Settings
@@ -37,25 +41,63 @@ def wake() -> None:
         _wakeup.set()
 
 
-def build_message(mail: OutboxMail, sender: str) -> EmailMessage:
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = mail.to_addr
-    msg["Subject"] = mail.subject
-    msg["Message-ID"] = mail.message_id
-    msg["Date"] = formatdate(mail.created_at.timestamp(), localtime=False)
-    msg.set_content(mail.body_text)
+_SMTP_POLICY = email.policy.compat32.clone(linesep="\r\n")
+
+
+def _wrapped(data: str, width: int = 76) -> str:
+    return "\n".join(data[i : i + width] for i in range(0, len(data), width))
+
+
+def build_message(mail: OutboxMail, sender: str) -> Message:
+    """The MIME message of one outbox mail: text (and HTML) alternatives, then attachments.
+
+    Built with the ``compat32`` classes, which write headers as given instead of parsing each
+    one: several times cheaper than ``EmailMessage`` for the same bytes on the wire. The
+    attachments are stored base64-encoded already and go out as they are."""
+    body: Message = MIMEText(mail.body_text, "plain", "utf-8")
     if mail.body_html:
-        msg.add_alternative(mail.body_html, subtype="html")
-    for item in mail.attachments or []:
-        maintype, _, subtype = item["content_type"].partition("/")
-        msg.add_attachment(
-            base64.b64decode(item["data"]),
-            maintype=maintype,
-            subtype=subtype,
-            filename=item["filename"],
-        )
-    return msg
+        alternative = MIMEMultipart("alternative")
+        alternative.attach(body)
+        alternative.attach(MIMEText(mail.body_html, "html", "utf-8"))
+        body = alternative
+    if mail.attachments:
+        mixed = MIMEMultipart("mixed")
+        mixed.attach(body)
+        for item in mail.attachments:
+            maintype, _, subtype = item["content_type"].partition("/")
+            part = MIMEBase(maintype, subtype)
+            part.set_payload(_wrapped(item["data"]))
+            part["Content-Transfer-Encoding"] = "base64"
+            filename = item["filename"]
+            if filename.isascii():
+                part.add_header("Content-Disposition", "attachment", filename=filename)
+            else:
+                part.add_header(
+                    "Content-Disposition", "attachment", filename=("utf-8", "", filename)
+                )
+            mixed.attach(part)
+        body = mixed
+    body["From"] = sender
+    body["To"] = mail.to_addr
+    subject = mail.subject
+    body["Subject"] = subject if subject.isascii() else Header(subject, "utf-8").encode()
+    body["Message-ID"] = mail.message_id
+    body["Date"] = formatdate(mail.created_at.timestamp(), localtime=False)
+    return body
+
+
+async def _deliver(smtp: aiosmtplib.SMTP, mail: OutboxMail, sender: str) -> None:
+    message = build_message(mail, sender)
+    if sender.isascii() and mail.to_addr.isascii():
+        await smtp.sendmail(sender, [mail.to_addr], message.as_bytes(policy=_SMTP_POLICY))
+    else:  # an internationalized address needs SMTPUTF8: let aiosmtplib negotiate it
+        await smtp.send_message(message, sender=sender, recipients=[mail.to_addr])
+
+
+_SENT_SQL = (
+    "UPDATE outbox_mail SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+    " claimed_until = NULL WHERE id = ?"
+)
 
 
 async def _claim() -> tuple[str, list[OutboxMail]]:
@@ -101,17 +143,12 @@ async def _send_chunk(settings: Settings, mails: list[OutboxMail]) -> int:
         async with _client(settings) as smtp:
             for mail in mails:
                 try:
-                    await smtp.send_message(build_message(mail, settings.mail_from))
+                    await _deliver(smtp, mail, settings.mail_from)
                 except aiosmtplib.SMTPResponseException as exc:
                     await _failed(settings, mail, exc)
                     resolved.add(mail.id)
                     continue
-                await OutboxMail.filter(id=mail.id).update(
-                    status="sent",
-                    sent_at=clock.now(),
-                    attempts=mail.attempts + 1,
-                    claimed_until=None,
-                )
+                await sql.execute(_SENT_SQL, clock.now(), mail.id)
                 resolved.add(mail.id)
                 sent += 1
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
