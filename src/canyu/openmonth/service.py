@@ -32,6 +32,7 @@ from canyu.core.i18n import N_
 from canyu.core.permissions import Principal, authorize, require_resident
 from canyu.core.security import keyed_hash
 from canyu.notify import service as notify
+from canyu.openmonth import tickets
 from canyu.openmonth.models import MonthlyPlaces, OpenEvent, Rating, Registration
 
 log = logging.getLogger("canyu.openmonth")
@@ -632,6 +633,8 @@ def _ticket_attachments(event: OpenEvent, ticket_code: str) -> list[notify.Attac
 
 def ticket_png(code: str, scale: int = 8) -> bytes:
     """The e-ticket's QR code (segno): it encodes the ticket code alone."""
+    if scale == 8:
+        return tickets.qr_png(code)
     import segno
 
     buf = io.BytesIO()
@@ -640,29 +643,20 @@ def ticket_png(code: str, scale: int = 8) -> bytes:
 
 
 def event_ics(event: OpenEvent, ticket_code: str | None = None) -> bytes:
-    """An iCalendar file (icalendar) for the event."""
-    from icalendar import Calendar
-    from icalendar import Event as IcsEvent
-
-    cal = Calendar()
-    cal.add("prodid", "-//Canyu//Pudong open month//ZH")
-    cal.add("version", "2.0")
-    item = IcsEvent()
-    item.add("uid", f"openmonth-{event.id}-{ticket_code or 'event'}@canyu")
-    item.add("dtstamp", clock.now())
-    item.add("dtstart", event.starts_at)
-    item.add("dtend", event.ends_at)
-    item.add("summary", event.title)
-    location = event.location or ("" if event.mode == "offline" else "线上直播")
-    if location:
-        item.add("location", location)
-    item.add("url", notify.absolute_url(f"/events/{event.id}"))
+    """An iCalendar file for the event (with the ticket number when there is one)."""
     description = event.summary[:500]
     if ticket_code:
         description += f"\n电子票号 Ticket: {ticket_code}"
-    item.add("description", description)
-    cal.add_component(item)
-    return cal.to_ical()
+    return tickets.calendar(
+        uid=f"openmonth-{event.id}-{ticket_code or 'event'}@canyu",
+        stamp=clock.now(),
+        starts=event.starts_at,
+        ends=event.ends_at,
+        summary=event.title,
+        location=event.location or ("" if event.mode == "offline" else "线上直播"),
+        url=notify.absolute_url(f"/events/{event.id}"),
+        description=description,
+    )
 
 
 def _mail_context(event: OpenEvent, registration: Registration, **extra: Any) -> dict[str, Any]:
