@@ -44,7 +44,9 @@ def _decode_png(data: bytes) -> tuple[int, int, list[list[bool]]]:
 def test_qr_png_is_pixel_for_pixel_segnos_qr_code():
     for code in ("F74SC32XQJ", "ABCDEFGHJK", "2345678923"):
         width, height, rows = _decode_png(tickets.qr_png(code))
-        expected = [list(row) for row in segno.make(code, error="m").matrix_iter(scale=8, border=4)]
+        qr = segno.make(code, error="m", micro=False)
+        assert not qr.is_micro
+        expected = [list(row) for row in qr.matrix_iter(scale=8, border=4)]
         assert (width, height) == (len(expected[0]), len(expected))
         assert rows == [[bool(v) for v in row] for row in expected]
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from canyu.core import clock, i18n
+from canyu.core import clock, i18n, sql
 from canyu.core.templating import TEMPLATE_DIR, render_string
 from canyu.notify.models import OutboxMail
 
@@ -33,41 +36,85 @@ class Attachment:
     data: bytes
 
 
+@dataclass(frozen=True)
+class BuiltAttachment:
+    """An attachment the mail worker builds when it sends the mail, from a registered builder
+    and JSON arguments: costly files (a QR code) stay out of the request that queued the mail."""
+
+    filename: str
+    content_type: str
+    builder: str
+    args: dict[str, Any]
+
+
+#: name -> function(**args) -> bytes; features register theirs at import
+BUILDERS: dict[str, Callable[..., bytes]] = {}
+
+
+def register_builder(name: str, build: Callable[..., bytes]) -> None:
+    BUILDERS[name] = build
+
+
+def build_attachment(item: dict[str, Any]) -> str:
+    """The base64 data of a stored attachment, built now when it was queued as a builder."""
+    if "data" in item:
+        return item["data"]
+    return base64.b64encode(BUILDERS[item["builder"]](**item["args"])).decode()
+
+
+def _stored(a: Attachment | BuiltAttachment) -> dict[str, Any]:
+    if isinstance(a, BuiltAttachment):
+        return {"filename": a.filename, "content_type": a.content_type, "builder": a.builder,
+                "args": a.args}
+    return {"filename": a.filename, "content_type": a.content_type,
+            "data": base64.b64encode(a.data).decode()}
+
+
+_INSERT_SQL = (
+    "INSERT INTO outbox_mail (to_addr, subject, body_text, body_html, attachments, message_id,"
+    " status, attempts, next_attempt_at, claimed_until, claim_token, last_error, created_at,"
+    " sent_at, kind) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, '', '', ?, NULL, ?)"
+)
+#: template name -> whether it has an HTML part (templates do not change while running)
+_HAS_HTML: dict[str, bool] = {}
+
+
+def _has_html(template: str) -> bool:
+    known = _HAS_HTML.get(template)
+    if known is None:
+        known = _HAS_HTML[template] = (TEMPLATE_DIR / "mail" / f"{template}.html").exists()
+    return known
+
+
 async def queue_mail(
     to: str,
     template: str,
     subject: str,
     context: dict | None = None,
-    attachments: list[Attachment] | None = None,
+    attachments: list[Attachment | BuiltAttachment] | None = None,
     kind: str = "",
-) -> OutboxMail:
+) -> None:
     """Write one mail to the outbox. Call it inside the transaction of the change it reports.
 
     ``template`` names ``templates/mail/<template>.txt`` (and optionally ``.html``);
-    ``subject`` is a Chinese msgid, translated in the current locale.
-    """
+    ``subject`` is a Chinese msgid, translated in the current locale. One INSERT (no ORM
+    query building: every registration, code request and ballot receipt passes here)."""
     ctx = {"base_url": _base_url, "absolute_url": absolute_url, **(context or {})}
     body_text = render_string(f"mail/{template}.txt", ctx)
-    html_path = TEMPLATE_DIR / "mail" / f"{template}.html"
-    body_html = render_string(f"mail/{template}.html", ctx) if html_path.exists() else ""
+    body_html = render_string(f"mail/{template}.html", ctx) if _has_html(template) else ""
     now = clock.now()
-    return await OutboxMail.create(
-        to_addr=to,
-        subject=i18n.gettext(subject, **ctx.get("subject_params", {}))[:200],
-        body_text=body_text,
-        body_html=body_html,
-        attachments=[
-            {
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "data": base64.b64encode(a.data).decode(),
-            }
-            for a in attachments or []
-        ],
-        message_id=f"<{secrets.token_hex(16)}@{_mail_domain}>",
-        next_attempt_at=now,
-        created_at=now,
-        kind=kind,
+    files = [_stored(a) for a in attachments or []]
+    await sql.execute(
+        _INSERT_SQL,
+        to,
+        i18n.gettext(subject, **ctx.get("subject_params", {}))[:200],
+        body_text,
+        body_html,
+        json.dumps(files),
+        f"<{secrets.token_hex(16)}@{_mail_domain}>",
+        now,
+        now,
+        kind[:32],
     )
 
 

@@ -22,7 +22,7 @@ from tortoise.expressions import Q
 
 from canyu.core import clock, sql
 from canyu.notify.models import OutboxMail
-from canyu.notify.service import backoff
+from canyu.notify.service import backoff, build_attachment
 from canyu.settings import Settings
 
 log = logging.getLogger("canyu.outbox")
@@ -66,7 +66,7 @@ def build_message(mail: OutboxMail, sender: str) -> Message:
         for item in mail.attachments:
             maintype, _, subtype = item["content_type"].partition("/")
             part = MIMEBase(maintype, subtype)
-            part.set_payload(_wrapped(item["data"]))
+            part.set_payload(_wrapped(build_attachment(item)))
             part["Content-Transfer-Encoding"] = "base64"
             filename = item["filename"]
             if filename.isascii():
@@ -86,8 +86,7 @@ def build_message(mail: OutboxMail, sender: str) -> Message:
     return body
 
 
-async def _deliver(smtp: aiosmtplib.SMTP, mail: OutboxMail, sender: str) -> None:
-    message = build_message(mail, sender)
+async def _deliver(smtp: aiosmtplib.SMTP, mail: OutboxMail, message: Message, sender: str) -> None:
     if sender.isascii() and mail.to_addr.isascii():
         await smtp.sendmail(sender, [mail.to_addr], message.as_bytes(policy=_SMTP_POLICY))
     else:  # an internationalized address needs SMTPUTF8: let aiosmtplib negotiate it
@@ -143,7 +142,14 @@ async def _send_chunk(settings: Settings, mails: list[OutboxMail]) -> int:
         async with _client(settings) as smtp:
             for mail in mails:
                 try:
-                    await _deliver(smtp, mail, settings.mail_from)
+                    message = build_message(mail, settings.mail_from)
+                except Exception as exc:  # a broken attachment builder: retried with backoff
+                    log.exception("mail %s could not be built", mail.id)
+                    await _failed(settings, mail, exc)
+                    resolved.add(mail.id)
+                    continue
+                try:
+                    await _deliver(smtp, mail, message, settings.mail_from)
                 except aiosmtplib.SMTPResponseException as exc:
                     await _failed(settings, mail, exc)
                     resolved.add(mail.id)

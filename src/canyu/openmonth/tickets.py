@@ -22,10 +22,13 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def qr_png(code: str, border: int = 4) -> bytes:
-    """A black-on-white QR code of ``code`` (error correction M), 8 pixels per module."""
+    """A black-on-white QR code of ``code`` (error correction M), 8 pixels per module.
+
+    Always a full QR code, never a Micro QR (which segno would pick for a short text and which
+    phone cameras and the browsers' BarcodeDetector do not read)."""
     import segno
 
-    qr = segno.make(code, error="m")
+    qr = segno.make_qr(code, error="m")
     size = len(qr.matrix) + 2 * border
     quiet = b"\x00" + b"\xff" * size
     rows = [quiet] * (8 * border)
