@@ -64,10 +64,17 @@ def build_attachment(item: dict[str, Any]) -> str:
 
 def _stored(a: Attachment | BuiltAttachment) -> dict[str, Any]:
     if isinstance(a, BuiltAttachment):
-        return {"filename": a.filename, "content_type": a.content_type, "builder": a.builder,
-                "args": a.args}
-    return {"filename": a.filename, "content_type": a.content_type,
-            "data": base64.b64encode(a.data).decode()}
+        return {
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "builder": a.builder,
+            "args": a.args,
+        }
+    return {
+        "filename": a.filename,
+        "content_type": a.content_type,
+        "data": base64.b64encode(a.data).decode(),
+    }
 
 
 _INSERT_SQL = (
