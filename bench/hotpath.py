@@ -98,7 +98,7 @@ def _report(profiler: Any) -> None:
         import pstats
 
         profiler.disable()
-        pstats.Stats(profiler).sort_stats("cumulative").print_stats(70)
+        pstats.Stats(profiler).sort_stats(os.environ.get("HOTPATH_SORT", "cumulative")).print_stats(70)
 
 
 async def measure(name: str, n: int, call: Callable[[int], Any],

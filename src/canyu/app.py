@@ -62,17 +62,25 @@ def _routes() -> list[BaseRoute]:
 
 
 class _WakeOutboxAfterWrites:
-    """After any unsafe request, nudge the mail worker: the mail it queued is committed now."""
+    """Tells the mail worker of this process when requests are in flight (it lets them go
+    first) and, after any unsafe request, nudges it: the mail it queued is committed now."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD", "OPTIONS"):
-            from canyu.notify.worker import wake
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        from canyu.notify import worker
 
-            wake()
+        worker.request_started()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            worker.request_finished()
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            worker.wake()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -101,3 +101,43 @@ async def test_mail_has_text_html_and_attachments(db, settings, mailbox):
     [attachment] = list(message.iter_attachments())
     assert attachment.get_filename() == "event.ics"
     assert attachment.get_content_type() == "text/calendar"
+
+
+async def test_worker_lets_requests_go_first_but_never_sign_in_codes(
+    db, settings, mailbox, monkeypatch
+):
+    """While requests are in flight the worker sends sign-in codes at once and holds other
+    mail, for YIELD_SECONDS at most; with no request in flight it sends everything."""
+    monkeypatch.setattr(worker, "YIELD_SECONDS", 1.5)
+    monkeypatch.setattr(worker, "YIELD_POLL", 0.05)
+
+    async def received(address: str, seconds: float = 10.0) -> bool:
+        for _ in range(int(seconds / 0.05)):
+            if mailbox.to(address):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    async with in_transaction():
+        await queue_mail("confirm@example.com", "sign_in_code", "参与平台登录验证码",
+                         {"code": "111111", "minutes": 10}, kind="openmonth_confirmed")
+        await queue_mail("code@example.com", "sign_in_code", "参与平台登录验证码",
+                         {"code": "222222", "minutes": 10}, kind="sign_in_code")
+    stop = asyncio.Event()
+    worker.request_started()  # a request is being served
+    task = asyncio.create_task(worker.run_forever(settings, stop))
+    try:
+        assert await received("code@example.com")
+        assert not mailbox.to("confirm@example.com")  # held while the request runs
+        assert await received("confirm@example.com")  # but not longer than YIELD_SECONDS
+        worker.request_finished()
+        async with in_transaction():
+            await queue_mail("idle@example.com", "sign_in_code", "参与平台登录验证码",
+                             {"code": "333333", "minutes": 10}, kind="openmonth_waitlisted")
+        worker.wake()
+        assert await received("idle@example.com", seconds=5)
+    finally:
+        worker.request_finished()
+        stop.set()
+        await task
+    assert len(mailbox.messages) == 3

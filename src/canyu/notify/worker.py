@@ -32,13 +32,37 @@ BATCH = 100
 #: SMTP connections used at once by one worker round.
 CONNECTIONS = 4
 
+#: Mail someone is waiting for right now (the sign-in code) goes out at once, whatever the load.
+URGENT_KINDS = ("sign_in_code",)
+#: While this process is serving requests, other mail waits for a pause, at most this long:
+#: in a rush the places go first and their confirmations follow within seconds.
+YIELD_SECONDS = 15.0
+#: How often a yielding worker looks again (it then ignores the wake-ups of each request).
+YIELD_POLL = 0.2
+
 _wakeup: asyncio.Event | None = None
+_in_flight = 0
 
 
 def wake() -> None:
     """Ask the worker (in this process) to look at the outbox now."""
     if _wakeup is not None:
         _wakeup.set()
+
+
+def request_started() -> None:
+    global _in_flight
+    _in_flight += 1
+
+
+def request_finished() -> None:
+    global _in_flight
+    _in_flight = max(0, _in_flight - 1)
+
+
+def busy() -> bool:
+    """Whether this process is serving a request at this moment."""
+    return _in_flight > 0
 
 
 _SMTP_POLICY = email.policy.compat32.clone(linesep="\r\n")
@@ -99,14 +123,16 @@ _SENT_SQL = (
 )
 
 
-async def _claim() -> tuple[str, list[OutboxMail]]:
+async def _claim(urgent_only: bool = False) -> tuple[str, list[OutboxMail]]:
     """Lease up to BATCH due mails with one conditional UPDATE; only this round's token
     marks them, so two workers never hold the same mail."""
     now = clock.now()
     token = secrets.token_hex(16)
+    due = OutboxMail.filter(status="pending", next_attempt_at__lte=now)
+    if urgent_only:
+        due = due.filter(kind__in=URGENT_KINDS)
     due_ids = (
-        await OutboxMail.filter(status="pending", next_attempt_at__lte=now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        await due.filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .order_by("id")
         .limit(BATCH)
         .values_list("id", flat=True)
@@ -177,12 +203,15 @@ async def _failed(settings: Settings, mail: OutboxMail, exc: BaseException) -> N
     log.warning("mail %s not sent (attempt %s): %r", mail.id, attempts, exc)
 
 
-async def run_once(settings: Settings, worker_id: str | None = None) -> int:
-    """Send every due mail of one batch; returns how many were sent.
+async def run_once(
+    settings: Settings, worker_id: str | None = None, *, urgent_only: bool = False
+) -> int:
+    """Send every due mail of one batch (only URGENT_KINDS when ``urgent_only``); returns how
+    many were sent.
 
     The batch goes out over up to CONNECTIONS SMTP connections at once, each reused for its
     share of the mails."""
-    _token, mails = await _claim()
+    _token, mails = await _claim(urgent_only)
     if not mails:
         return 0
     chunks = [mails[i::CONNECTIONS] for i in range(min(CONNECTIONS, len(mails)))]
@@ -190,12 +219,29 @@ async def run_once(settings: Settings, worker_id: str | None = None) -> int:
 
 
 async def run_forever(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """The worker inside ``canyu serve``: sends due mail, yielding to requests.
+
+    While the process serves requests, only urgent mail (sign-in codes) goes out, and the rest
+    waits for a pause or for YIELD_SECONDS, whichever comes first; once it has waited that
+    long, the worker sends without pausing until it has caught up. ``canyu outbox run`` (a
+    process of its own) never yields."""
     global _wakeup
     _wakeup = asyncio.Event()
     stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    yielding_since: float | None = None
     while not stop.is_set():
         try:
-            await run_once(settings)
+            now = loop.time()
+            if busy() and (yielding_since is None or now - yielding_since < YIELD_SECONDS):
+                if yielding_since is None:
+                    yielding_since = now
+                await run_once(settings, urgent_only=True)
+                await _sleep_or_stop(stop, YIELD_POLL)
+                continue
+            if await run_once(settings) >= BATCH:
+                continue  # a full batch: more is due at once
+            yielding_since = None  # caught up: the next mail may wait for a pause again
         except Exception:
             log.exception("outbox round failed")
         _wakeup.clear()
@@ -206,3 +252,10 @@ async def run_forever(settings: Settings, stop: asyncio.Event | None = None) -> 
         )
         for task in (waiter, stopper):
             task.cancel()
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
