@@ -15,6 +15,8 @@ from canyu.core import clock
 from canyu.core.permissions import Principal
 from canyu.meetings import selection, service
 from canyu.meetings.models import Application, Invitation, Suggestion
+from canyu.notify.models import OutboxMail
+from conftest import html_staff_sign_in, staff_headers
 from meetings.helpers import STAFF, application_body, meeting_body
 
 
@@ -159,3 +161,131 @@ async def test_retention_purge_clears_held_meetings_only_and_is_audited(client, 
 
     assert (await privacy.purge_expired(365))["meetings"] == 0
     assert await AuditEntry.filter(action="privacy.purged", target_type="meetings").count() == 1
+
+
+async def _declines() -> list[AuditEntry]:
+    return await AuditEntry.filter(action="meeting.invitation_declined").order_by("id")
+
+
+async def test_a_drawn_applicant_who_deleted_the_account_is_declined_and_the_alternate_invited(
+    client, mailbox
+):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    people = await _residents(7)
+    by_application = await _apply_all(meeting.id, people)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    meeting = await service.get_meeting(meeting.id)
+    expected = selection.draw(meeting.commitment, "42 17 3")  # the draw is a pure function
+    gone_app = expected["selected"][0]
+    gone = by_application[gone_app]
+    # The pool is frozen: the application stays in it, without name, email or account.
+    assert (await client.delete("/api/v1/me", headers=gone["headers"])).status_code == 200
+    await mailbox.deliver()
+    mailbox.clear()
+
+    record = await service.draw_delegates(STAFF, meeting.id, "42 17 3")
+
+    # The lottery result is the one published and verifiable, not a re-draw without the person.
+    assert record == expected and selection.verify_record(record) == []
+    meeting = await service.get_meeting(meeting.id)
+    assert meeting.record == expected
+    declined = await Invitation.get(application_id=gone_app)
+    assert (declined.kind, declined.status) == ("selected", "declined")
+    assert declined.responded_at is not None
+    [entry] = await _declines()
+    assert entry.target_id == str(declined.id) and entry.actor_kind == "system"
+    assert entry.details["reason"] == "account_deleted"
+    assert entry.details["application_id"] == gone_app
+    # The seat goes to the first alternate in the recorded order, in the same step.
+    alternate = await Invitation.get(meeting_id=meeting.id, kind="alternate")
+    assert (alternate.application_id, alternate.status) == (record["alternates"][0], "invited")
+    holding = await Invitation.filter(meeting_id=meeting.id, status="invited").count()
+    assert holding == meeting.seats
+    # No mail to an empty address: every invitation mail reaches its person.
+    assert not await OutboxMail.filter(to_addr="").exists()
+    await mailbox.deliver()
+    assert await OutboxMail.filter(status__not="sent").count() == 0
+    invited = [*record["selected"][1:], record["alternates"][0]]
+    for app_id in invited:
+        assert len(mailbox.to(by_application[app_id]["principal"].name)) == 1
+    assert len(mailbox.messages) == len(invited)
+    # The organizer's roster says who is gone and that the seat was declined.
+    await html_staff_sign_in(client, "guanli", "admin")
+    page = (await client.get(f"/staff/meetings/{meeting.id}")).text
+    assert f"<tr><td>{gone_app}</td><td>（已注销账号）</td>" in page
+    assert "<tr><td>（已注销账号）</td><td>入选</td><td>已谢绝</td>" in page
+
+
+async def test_the_invitation_job_skips_an_alternate_who_deleted_the_account(client, mailbox):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    people = await _residents(7)
+    by_application = await _apply_all(meeting.id, people)
+    clock.travel(timedelta(days=5, minutes=1))
+    await service.start_commitment(STAFF, meeting.id, 120, wait=True)
+    record = await service.draw_delegates(STAFF, meeting.id, "42 17 3")
+    silent, leaving, coming = record["selected"]
+    first_alternate, second_alternate = record["alternates"]
+    await mailbox.deliver()
+    mailbox.clear()
+    # The first alternate deletes the account before their turn comes.
+    headers = by_application[first_alternate]["headers"]
+    assert (await client.delete("/api/v1/me", headers=headers)).status_code == 200
+    # A delegate who had accepted deletes the account: the seat is declined, with the reason.
+    await service.respond((await Invitation.get(application_id=leaving)).token, accept=True)
+    await service.respond((await Invitation.get(application_id=coming)).token, accept=True)
+    headers = by_application[leaving]["headers"]
+    assert (await client.delete("/api/v1/me", headers=headers)).status_code == 200
+    assert (await Invitation.get(application_id=leaving)).status == "declined"
+    [entry] = await _declines()
+    assert entry.details["reason"] == "account_deleted"
+    assert entry.details["application_id"] == leaving
+
+    # The silent one's deadline passes: the every-minute job moves the alternates up.
+    clock.travel(timedelta(hours=73))
+    await service.expire_invitations()
+
+    assert (await Invitation.get(application_id=silent)).status == "expired"
+    skipped = await Invitation.get(application_id=first_alternate)
+    assert (skipped.kind, skipped.status) == ("alternate", "declined")
+    assert [e.details["application_id"] for e in await _declines()] == [leaving, first_alternate]
+    assert all(e.details["reason"] == "account_deleted" for e in await _declines())
+    moved_up = await Invitation.get(application_id=second_alternate)
+    assert (moved_up.kind, moved_up.status) == ("alternate", "invited")
+    assert not await OutboxMail.filter(to_addr="").exists()
+    await mailbox.deliver()
+    assert await OutboxMail.filter(status__not="sent").count() == 0
+    assert len(mailbox.to(by_application[second_alternate]["principal"].name)) == 1
+    assert len(mailbox.messages) == 1
+    # The next runs find nothing more to do: the declined alternate is not looked at again.
+    invitations = await Invitation.filter(meeting_id=meeting.id).count()
+    await service.expire_invitations()
+    assert await Invitation.filter(meeting_id=meeting.id).count() == invitations
+    assert len(await _declines()) == 2
+    meeting = await service.get_meeting(meeting.id)
+    assert meeting.record == record and selection.verify_record(meeting.record) == []
+
+
+async def test_an_application_whose_author_deleted_the_account_cannot_be_reviewed(client, mailbox):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    [person] = await _residents(1)
+    app = await service.apply(person["principal"], meeting.id, application_body(0))
+    await service.review(STAFF, app.id, "rejected", "材料不全")
+    assert (await client.delete("/api/v1/me", headers=person["headers"])).status_code == 200
+    await mailbox.deliver()
+    mailbox.clear()
+    before = await OutboxMail.all().count()
+    headers = await staff_headers(client, "guanli", "admin")
+
+    r = await client.post(
+        f"/api/v1/applications/{app.id}/review", json={"decision": "qualified"}, headers=headers
+    )
+
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "applicant_deleted"
+    assert "注销" in r.json()["error"]["message"]
+    row = await Application.get(id=app.id)
+    assert (row.status, row.review_reason, row.resident_id) == ("rejected", "", -app.id)
+    assert await OutboxMail.all().count() == before
+    pool, _ = await service.frozen_pool(meeting)
+    assert pool == []

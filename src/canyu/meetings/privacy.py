@@ -16,6 +16,7 @@ from tortoise.expressions import Q
 
 from canyu.accounts import privacy
 from canyu.core import clock
+from canyu.meetings import service
 from canyu.meetings.models import Application, Invitation, Meeting, Suggestion
 
 #: Statuses an application leaves (to ``withdrawn``) when its author deletes the account
@@ -114,9 +115,11 @@ async def erase_personal_data(resident_id: int) -> None:
     """Account deleted. Every application loses its personal fields and its link to the account
     (``resident_id`` becomes minus the application id: unique per meeting, as the constraint
     wants). For a meeting still to come, an application not yet in a frozen pool is withdrawn,
-    and an open or accepted invitation is declined, so the scheduler invites the next alternate
-    in the recorded order. Past meetings keep their statuses (who attended, as counted), and
-    suggestions stay, attached to the anonymous application."""
+    and an open or accepted invitation is declined (audited with the reason), so the scheduler
+    invites the next alternate in the recorded order. An application in a frozen pool that is
+    drawn later, or whose turn as an alternate comes later, is declined at that moment and
+    mailed nothing (``service.reachable``). Past meetings keep their statuses (who attended,
+    as counted), and suggestions stay, attached to the anonymous application."""
     now = clock.now()
     for a in await Application.filter(resident_id=resident_id).prefetch_related("meeting"):
         upcoming = a.meeting.meets_at > now
@@ -130,10 +133,15 @@ async def erase_personal_data(resident_id: int) -> None:
         await Application.filter(id=a.id).update(
             resident_id=-a.id, status=status, updated_at=now, **_CLEARED
         )
-        if upcoming:
-            await Invitation.filter(application_id=a.id, status__in=("invited", "accepted")).update(
+        if not upcoming:
+            continue
+        for invitation in await Invitation.filter(
+            application_id=a.id, status__in=("invited", "accepted")
+        ):
+            if await Invitation.filter(id=invitation.id, status__in=("invited", "accepted")).update(
                 status="declined", responded_at=now
-            )
+            ):
+                await service.record_unreachable_decline(a.meeting, invitation)
 
 
 async def purge_expired(before: datetime) -> int:

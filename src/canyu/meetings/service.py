@@ -60,6 +60,11 @@ COMMITMENT_STATUSES = {
     "ready": N_("已公示"),
     "failed": N_("计算失败"),
 }
+#: Why an invitation was declined without an answer: the applicant deleted the account (after
+#: the pool was frozen, so the application stays in the published draw), and nobody is left to
+#: invite or to mail. Written to the audit entry of the decline.
+DECLINED_ACCOUNT_DELETED = "account_deleted"
+audit.register_labels({"meeting.invitation_declined": N_("邀请视为谢绝（报名者已注销账号）")})
 _TASKS: set[asyncio.Task] = set()
 #: The legacy fallback runs its m greedy draws under a longer limit than the maximin budget:
 #: it is the last resort, and it is linear in the pool size.
@@ -206,6 +211,13 @@ def age_band(birth_year: int, on: date) -> str:
     if age < 60:
         return "45-59"
     return "60+"
+
+
+def reachable(application: Application) -> bool:
+    """An application still linked to an account and holding an address. One whose author
+    deleted the account (``resident_id`` below zero, the email cleared) or whose personal data
+    was purged cannot be invited, reviewed or mailed."""
+    return application.resident_id > 0 and bool(application.email)
 
 
 def close_day(meeting: Meeting) -> date:
@@ -522,6 +534,10 @@ async def review(
     )
     if application.status == "withdrawn":
         raise Conflict("withdrawn", "这份报名已撤回。")
+    if not reachable(application):
+        raise Conflict(
+            "applicant_deleted", "报名者已注销账号，个人信息已删除，不能再审查这份报名。"
+        )
     if (
         application.meeting.commitment_status != "none"
         and application.meeting.commitment_status != "failed"
@@ -776,8 +792,6 @@ async def draw_delegates(actor: Principal | None, meeting_id: int, seed: Any) ->
         ).update(record=record, drawn_at=now)
         if not changed:
             raise Conflict("already_drawn", "这次会议已经抽签。")
-        for app_id in record["selected"]:
-            await _invite(meeting, app_id, "selected")
         await audit.record(
             "meeting.drawn",
             actor,
@@ -787,6 +801,12 @@ async def draw_delegates(actor: Principal | None, meeting_id: int, seed: Any) ->
             seed=record["seed"],
             panel_index=record["panel_index"],
         )
+        invitations = [await _invite(meeting, app_id, "selected") for app_id in record["selected"]]
+        # A selected applicant who deleted the account is declined at once (the record stays as
+        # drawn); their seat goes to the next alternate in the recorded order, as for any decline.
+        for _ in range(sum(1 for i in invitations if i.status == "declined")):
+            if await _invite_next_alternate(meeting) is None:
+                break
     return record
 
 
@@ -797,7 +817,12 @@ def record_of(meeting: Meeting) -> dict:
 
 
 async def _invite(meeting: Meeting, application_id: int, kind: str) -> Invitation:
+    """Inside the caller's transaction: the invitation and its mail. An applicant who cannot be
+    reached (account deleted) gets an invitation declined on the spot, with the reason in the
+    audit log, and no mail: the caller moves on to the next alternate."""
     application = await Application.get(id=application_id)
+    if not reachable(application):
+        return await _decline_unreachable(meeting, application, kind)
     deadline = min(clock.now() + timedelta(hours=meeting.confirm_hours), meeting.meets_at)
     invitation = await Invitation.create(
         meeting=meeting,
@@ -822,6 +847,36 @@ async def _invite(meeting: Meeting, application_id: int, kind: str) -> Invitatio
     return invitation
 
 
+async def _decline_unreachable(meeting: Meeting, application: Application, kind: str) -> Invitation:
+    now = clock.now()
+    invitation = await Invitation.create(
+        meeting=meeting,
+        application=application,
+        kind=kind,
+        token=secrets.token_urlsafe(24),
+        status="declined",
+        deadline=now,
+        responded_at=now,
+        created_at=now,
+    )
+    await record_unreachable_decline(meeting, invitation)
+    return invitation
+
+
+async def record_unreachable_decline(meeting: Meeting, invitation: Invitation) -> None:
+    """The audit entry of an invitation declined because its applicant deleted the account."""
+    await audit.record(
+        "meeting.invitation_declined",
+        target_type="invitation",
+        target_id=invitation.id,
+        unit_id=meeting.unit_id,
+        meeting_id=meeting.id,
+        application_id=invitation.application_id,  # type: ignore[attr-defined]
+        kind=invitation.kind,
+        reason=DECLINED_ACCOUNT_DELETED,
+    )
+
+
 async def _invite_next_alternate(meeting: Meeting) -> Invitation | None:
     """Invite the next alternate in the recorded order while a seat is open."""
     meeting = await Meeting.get(id=meeting.id)
@@ -843,9 +898,11 @@ async def _invite_next_alternate(meeting: Meeting) -> Invitation | None:
             continue
         try:
             async with in_transaction():
-                return await _invite(meeting, app_id, "alternate")
+                invitation = await _invite(meeting, app_id, "alternate")
         except IntegrityError:
             return None
+        if invitation.status == "invited":
+            return invitation
     return None
 
 
