@@ -16,12 +16,16 @@ use :func:`moment` to turn a column into a ``datetime`` on both backends.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from tortoise import connections
+from tortoise import connections, fields
+from tortoise.models import Model
 
-from canyu.core import db
+from canyu.core import clock, db
+
+M = TypeVar("M", bound=Model)
 
 _PLACEHOLDER = re.compile(r"\?")
 _PG_CACHE: dict[str, str] = {}
@@ -61,3 +65,84 @@ def moment(value: Any) -> datetime | None:
         return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
     parsed = datetime.fromisoformat(str(value))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _InsertPlan:
+    sql: str
+    sql_returning: str
+    columns: tuple[str, ...]
+    defaults: dict[str, Any]
+    factories: dict[str, Any]
+    now: frozenset[str]
+    convert: dict[str, fields.Field]
+
+
+_PLANS: dict[type[Model], _InsertPlan] = {}
+
+
+def _plan(model: type[Model]) -> _InsertPlan:
+    """The INSERT of every column of a model, built once from its metadata (after the ORM is
+    initialised), so that a column added to the model later is never left out."""
+    plan = _PLANS.get(model)
+    if plan is not None:
+        return plan
+    meta = model._meta
+    columns = tuple(sorted(c for c in meta.db_fields if c != meta.db_pk_column))
+    defaults: dict[str, Any] = {}
+    factories: dict[str, Any] = {}
+    now: set[str] = set()
+    convert: dict[str, fields.Field] = {}
+    for column in columns:
+        field = meta.fields_map[meta.fields_db_projection_reverse.get(column, column)]
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            now.add(column)
+        elif callable(field.default):
+            factories[column] = field.default
+        elif field.default is not None or field.null:
+            defaults[column] = field.default
+        if isinstance(field, fields.JSONField):
+            convert[column] = field
+    table = meta.db_table
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {table} ({names}) VALUES ({marks})"  # noqa: S608 (model metadata)
+    plan = _PLANS[model] = _InsertPlan(
+        statement, statement + " RETURNING *", columns, defaults, factories, frozenset(now),
+        convert,
+    )
+    return plan
+
+
+def _values(model: type[Model], plan: _InsertPlan, values: dict[str, Any]) -> list[Any]:
+    out = []
+    for column in plan.columns:
+        if column in values:
+            value = values[column]
+        elif column in plan.now:
+            value = clock.now()
+        elif column in plan.factories:
+            value = plan.factories[column]()
+        elif column in plan.defaults:
+            value = plan.defaults[column]
+        else:
+            raise TypeError(f"{model.__name__}.{column} needs a value")
+        if column in plan.convert:
+            value = plan.convert[column].to_db_value(value, None)
+        out.append(value)
+    return out
+
+
+async def insert(model: type[M], values: dict[str, Any]) -> M:
+    """INSERT one row (``values`` by column name, model defaults for the rest) and return it
+    as a model instance built from the stored row (RETURNING *)."""
+    plan = _plan(model)
+    row = await fetch_one(plan.sql_returning, *_values(model, plan, values))
+    assert row is not None
+    return model._init_from_db(**row)
+
+
+async def insert_only(model: type[Model], values: dict[str, Any]) -> None:
+    """INSERT one row without reading it back."""
+    plan = _plan(model)
+    await execute(plan.sql, *_values(model, plan, values))

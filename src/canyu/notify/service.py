@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,11 +76,6 @@ def _stored(a: Attachment | BuiltAttachment) -> dict[str, Any]:
     }
 
 
-_INSERT_SQL = (
-    "INSERT INTO outbox_mail (to_addr, subject, body_text, body_html, attachments, message_id,"
-    " status, attempts, next_attempt_at, claimed_until, claim_token, last_error, created_at,"
-    " sent_at, kind) VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, '', '', ?, NULL, ?)"
-)
 #: template name -> whether it has an HTML part (templates do not change while running)
 _HAS_HTML: dict[str, bool] = {}
 
@@ -111,17 +105,19 @@ async def queue_mail(
     body_html = render_string(f"mail/{template}.html", ctx) if _has_html(template) else ""
     now = clock.now()
     files = [_stored(a) for a in attachments or []]
-    await sql.execute(
-        _INSERT_SQL,
-        to,
-        i18n.gettext(subject, **ctx.get("subject_params", {}))[:200],
-        body_text,
-        body_html,
-        json.dumps(files),
-        f"<{secrets.token_hex(16)}@{_mail_domain}>",
-        now,
-        now,
-        kind[:32],
+    await sql.insert_only(
+        OutboxMail,
+        {
+            "to_addr": to,
+            "subject": i18n.gettext(subject, **ctx.get("subject_params", {}))[:200],
+            "body_text": body_text,
+            "body_html": body_html,
+            "attachments": files,
+            "message_id": f"<{secrets.token_hex(16)}@{_mail_domain}>",
+            "next_attempt_at": now,
+            "created_at": now,
+            "kind": kind[:32],
+        },
     )
 
 

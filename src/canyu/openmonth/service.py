@@ -909,31 +909,13 @@ async def _register_once(
     return registration
 
 
-_REGISTRATION_COLUMNS = (
-    "event_id", "person_key", "resident_id", "name", "phone", "email", "places", "companions",
-    "child_companions", "guardian_consent", "month", "source", "offered_until", "cancelled_at",
-    "checked_in_at", "no_show", "reminded_at", "status", "ticket_code", "confirmed_at",
-    "checked_in_by", "created_at",
-)
-#: built once from the constant column names above, never from input
-_INSERT_REGISTRATION_SQL = (
-    f"INSERT INTO openmonth_registration ({', '.join(_REGISTRATION_COLUMNS)})"  # noqa: S608
-    f" VALUES ({', '.join('?' for _ in _REGISTRATION_COLUMNS)}) RETURNING *"
-)
-
-
 async def _write_registration(
     event_id: int, existing: Registration | None, fields: dict[str, Any], now: datetime
 ) -> Registration:
     """Insert under the unique constraint (its IntegrityError rolls the attempt back), or
     revive the person's cancelled registration."""
     if existing is None:
-        values = {**fields, "event_id": event_id, "created_at": now, "checked_in_by": None}
-        row = await sql.fetch_one(
-            _INSERT_REGISTRATION_SQL, *(values[c] for c in _REGISTRATION_COLUMNS)
-        )
-        assert row is not None
-        return Registration._init_from_db(**row)
+        return await sql.insert(Registration, {**fields, "event_id": event_id, "created_at": now})
     changed = await Registration.filter(id=existing.id, status__in=("cancelled", "expired")).update(
         created_at=now, **fields
     )

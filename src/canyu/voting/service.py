@@ -488,17 +488,6 @@ async def _ballot_rules(campaign_id: int) -> tuple[Campaign, frozenset[int]]:
     return cached
 
 
-_BALLOT_SQL = (
-    "INSERT INTO vote_ballot (campaign_id, identity_hmac, resident_id, local_day, slot, cast_at,"
-    " invalidated_at, invalidation_reason, invalidated_by)"
-    " VALUES (?, ?, ?, ?, ?, ?, NULL, '', NULL) RETURNING *"
-)
-_AUDIT_SQL = (
-    "INSERT INTO vote_ballot_audit (ballot_id, campaign_id, network_hash, agent_hash,"
-    " seconds_since_verification, pow_result, disposable_domain) VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
-
-
 @functools.cache
 def _choices_sql(n: int) -> str:
     """One INSERT for the n choices of a ballot (n is a small count, never input text)."""
@@ -556,22 +545,30 @@ async def cast_ballot(
                     except IntegrityError:
                         raise _pow_error() from None
                 # Hand-written statements (core.sql): every ballot of the vote passes here.
-                row = await sql.fetch_one(
-                    _BALLOT_SQL, campaign.id, who.identity_hmac, me.id, day, slot, now
+                ballot = await sql.insert(
+                    Ballot,
+                    {
+                        "campaign_id": campaign.id,
+                        "identity_hmac": who.identity_hmac,
+                        "resident_id": me.id,
+                        "local_day": day,
+                        "slot": slot,
+                        "cast_at": now,
+                    },
                 )
-                assert row is not None
-                ballot = Ballot._init_from_db(**row)
                 choices = [v for cid in ids for v in (ballot.id, cid, campaign.id)]
                 await sql.execute(_choices_sql(len(ids)), *choices)
-                await sql.execute(
-                    _AUDIT_SQL,
-                    ballot.id,
-                    campaign.id,
-                    _network_hash(ip),
-                    _agent_hash(user_agent),
-                    since,
-                    pow_result,
-                    who.mail_domain in DISPOSABLE_DOMAINS,
+                await sql.insert_only(
+                    BallotAudit,
+                    {
+                        "ballot_id": ballot.id,
+                        "campaign_id": campaign.id,
+                        "network_hash": _network_hash(ip),
+                        "agent_hash": _agent_hash(user_agent),
+                        "seconds_since_verification": since,
+                        "pow_result": pow_result,
+                        "disposable_domain": who.mail_domain in DISPOSABLE_DOMAINS,
+                    },
                 )
             return ballot
         except IntegrityError:
