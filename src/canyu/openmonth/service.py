@@ -857,6 +857,8 @@ async def _register(
             existing = await Registration.get_or_none(event_id=event.id, person_key=key)
             if existing is not None and existing.status not in ("cancelled", "expired"):
                 raise _already_registered() from None
+            if existing is None and _attempt == 2:
+                raise  # not the person's registration (three ticket collisions?): a real fault
     raise _already_registered()
 
 
