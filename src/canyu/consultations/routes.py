@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from canyu.consultations import sensitive, service
 from canyu.consultations.privacy import register_personal_data
-from canyu.core import clock, exports, nav
+from canyu.core import clock, exports, nav, uploads
 from canyu.core.errors import DomainError
 from canyu.core.i18n import gettext as _
 from canyu.core.markdown import render_markdown
@@ -171,17 +171,12 @@ async def report_page(request: Request) -> Response:
 
 async def attachment_download(request: Request) -> Response:
     a, path = await service.attachment_file(user(request), path_int(request), _upload_dir(request))
-    from urllib.parse import quote
-
-    return FileResponse(
+    return uploads.file_response(
         path,
-        media_type=a.content_type,
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(a.filename)}",
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-            "Cache-Control": "private, no-store",
-        },
+        a.content_type,
+        filename=a.filename,
+        disposition="attachment",
+        cache_control="private, no-store",
     )
 
 

@@ -6,7 +6,6 @@ Every write checks the lifecycle draft → published (opens at ``opens_at``) →
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,7 +29,7 @@ from canyu.consultations.models import (
     Section,
     Subscription,
 )
-from canyu.core import clock, workdays
+from canyu.core import clock, uploads, workdays
 from canyu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from canyu.core.i18n import N_
 from canyu.core.masking import mask_name
@@ -516,26 +515,27 @@ async def add_attachment(
     content_type, ext = sniffed
     name = Path(filename or "").name.strip()
     stem = re.sub(r"[\x00-\x1f\\/:*?\"<>|]", "", name.rsplit(".", 1)[0])[:150] or "attachment"
-    stored = f"{secrets.token_hex(16)}.{ext}"
-    folder = Path(upload_dir) / "consultations"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / stored).write_bytes(data)
-    async with in_transaction():
-        a = await Attachment.create(
-            consultation_id=c.id,
-            filename=f"{stem}.{ext}",
-            content_type=content_type,
-            size=len(data),
-            stored_name=stored,
-            created_at=clock.now(),
-        )
-        await audit.record(
-            "consultation.attachment_added",
-            actor,
-            target_type="consultation",
-            target_id=c.id,
-            unit_id=c.unit_id,
-        )
+    stored = uploads.store(data, upload_dir, "consultations", ext)
+    try:
+        async with in_transaction():
+            a = await Attachment.create(
+                consultation_id=c.id,
+                filename=f"{stem}.{ext}",
+                content_type=content_type,
+                size=len(data),
+                stored_name=stored,
+                created_at=clock.now(),
+            )
+            await audit.record(
+                "consultation.attachment_added",
+                actor,
+                target_type="consultation",
+                target_id=c.id,
+                unit_id=c.unit_id,
+            )
+    except BaseException:
+        uploads.discard(upload_dir, "consultations", stored)
+        raise
     return a
 
 
@@ -546,10 +546,7 @@ async def attachment_file(
     if a is None:
         raise NotFound()
     await get_consultation(a.consultation_id, actor)  # type: ignore[attr-defined]
-    path = Path(upload_dir) / "consultations" / a.stored_name
-    if not path.exists():
-        raise NotFound()
-    return a, path
+    return a, uploads.stored_path(upload_dir, "consultations", a.stored_name)
 
 
 async def delete_attachment(actor: Principal | None, attachment_id: int) -> None:
@@ -1255,6 +1252,7 @@ async def save_subscription(
         "audiences": audiences,
         "mode": mode,
         "active": True,
+        "unsubscribed_at": None,
         "email": resident.email,
     }
     if not await Subscription.filter(resident_id=actor.id).update(**values):
@@ -1273,9 +1271,15 @@ def check_unsubscribe_token(subscription_id: int, token: str) -> None:
 
 
 async def unsubscribe(subscription_id: int, token: str) -> bool:
-    """The signed link's button: stops every mail of this subscription."""
+    """The signed link's button: stops every mail of this subscription. The moment is kept
+    (a second click does not move it): the retention purge deletes the subscription, and the
+    address it holds, a retention period later."""
     check_unsubscribe_token(subscription_id, token)
-    return bool(await Subscription.filter(id=subscription_id).update(active=False))
+    if await Subscription.filter(id=subscription_id, active=True).update(
+        active=False, unsubscribed_at=clock.now()
+    ):
+        return True
+    return await Subscription.exists(id=subscription_id)
 
 
 def _matches(sub: Subscription, c: Consultation) -> bool:

@@ -4,14 +4,16 @@ phone-sized check-in page. Thin: parse the form, call one service function, rend
 from __future__ import annotations
 
 import calendar
+import re
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from canyu.core import clock, exports, nav, scheduler
+from canyu.core import clock, exports, nav, scheduler, templating, uploads
 from canyu.core.errors import DomainError
 from canyu.core.i18n import gettext
 from canyu.core.permissions import authorize, require_resident
@@ -35,6 +37,21 @@ async def _home_section() -> dict[str, Any]:
 
 
 nav.home_section("openmonth/_home.html", _home_section, order=30)
+
+#: Uploaded event images live under ``CANYU_UPLOAD_DIR/openmonth/`` and are served from here.
+IMAGE_FOLDER = "openmonth"
+IMAGE_PREFIX = "/events/images/"
+_IMAGE_PATH = re.compile(r"/events/images/[0-9a-f]{32}\.(?:jpg|png|webp|gif)")
+
+
+def image_src(image_url: str | None) -> str:
+    """The same-site path of an event's uploaded image, or "" for none. A link to another site
+    is not shown: the pages' CSP allows images from this site only."""
+    path = urlsplit(image_url or "").path
+    return path if _IMAGE_PATH.fullmatch(path) else ""
+
+
+templating.env.filters["event_image"] = image_src
 
 
 def _ctx(**extra: Any) -> dict[str, Any]:
@@ -274,22 +291,52 @@ async def new_event_page(request: Request) -> Response:
     return render(request, "openmonth/event_form.html", _ctx(form={}, error=None, me=me))
 
 
+async def _uploaded_image(form: dict[str, Any]) -> uploads.Image | None:
+    """The image chosen in the form, checked by its content (nothing is stored yet)."""
+    name, data = await uploads.read_upload(
+        form.get("image"), uploads.IMAGE_MAX_BYTES, field="image"
+    )
+    if not name and not data:
+        return None
+    return uploads.check_image(data, field="image")
+
+
 async def create_event(request: Request) -> Response:
+    """The event form, with an optional image: stored only when the event is created."""
     me = authorize(user(request), service.STAFF_ROLES)
+    settings = request.app.state.settings
     form = await form_data(request)
+    stored = ""
     try:
-        event = await service.create_event(me, _event_data(form))
-    except DomainError as exc:
-        if exc.status in (401, 403):
+        data = _event_data(form)
+        data.pop("image_url", None)  # set from an upload only
+        image = await _uploaded_image(form)
+        if image is not None:
+            stored = uploads.store(image.data, settings.upload_dir, IMAGE_FOLDER, image.ext)
+            # An absolute link to this site: the event rules accept http(s) links for images.
+            data["image_url"] = settings.base_url + IMAGE_PREFIX + stored
+        event = await service.create_event(me, data)
+    except BaseException as exc:
+        if stored:
+            uploads.discard(settings.upload_dir, IMAGE_FOLDER, stored)
+        if not isinstance(exc, DomainError) or exc.status in (401, 403):
             raise
+        form = {k: v for k, v in form.items() if isinstance(v, str)}
         return render(
             request,
             "openmonth/event_form.html",
             _ctx(form=form, error=exc, me=me),
             status_code=exc.status,
         )
+    finally:
+        await request.close()
     flash(request, "活动已创建。")
     return redirect(request, f"/staff/events/{event.id}")
+
+
+async def event_image(request: Request) -> Response:
+    name = str(request.path_params["name"])
+    return uploads.serve_image(request.app.state.settings.upload_dir, IMAGE_FOLDER, name)
 
 
 async def publish(request: Request) -> Response:
@@ -472,6 +519,7 @@ async def checkin(request: Request) -> Response:
 routes = [
     Route("/events", catalogue, methods=["GET"]),
     Route("/events/{id:int}", event_page, methods=["GET"]),
+    Route("/events/images/{name:str}", event_image, methods=["GET"]),
     Route("/events/{id:int}/register", register, methods=["POST"]),
     Route("/events/{id:int}/rating", rate, methods=["POST"]),
     Route("/events/{id:int}/calendar.ics", event_ics, methods=["GET"]),

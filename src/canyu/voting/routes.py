@@ -12,7 +12,7 @@ from starlette.routing import Route
 
 from canyu.accounts import privacy
 from canyu.audit import service as audit
-from canyu.core import clock, nav, scheduler
+from canyu.core import clock, nav, scheduler, uploads
 from canyu.core.errors import DomainError
 from canyu.core.exports import download
 from canyu.core.i18n import N_
@@ -140,22 +140,90 @@ def _int(value: Any, field: str) -> int:
         raise DomainError("invalid_number", "请输入整数。", 422, field=field) from None
 
 
+#: Candidate photos live under ``CANYU_UPLOAD_DIR/voting/`` and are served from here.
+PHOTO_FOLDER = "voting"
+PHOTO_PREFIX = "/campaigns/photos/"
+_PHOTO_NAME = re.compile(r"[^|/\\]+\.(?:jpe?g|png|webp|gif)", re.IGNORECASE)
+
+
 def _candidates_from_text(text: str) -> list[dict[str, Any]]:
-    """One candidate a line: ``标题`` or ``活动编号|标题`` (the title may be left out)."""
+    """One candidate a line: ``标题`` or ``活动编号|标题`` (the title may be left out), each
+    optionally ending in ``|图片文件名`` (``photo`` names one of the uploaded images)."""
     out = []
     for line in str(text or "").splitlines():
         line = line.strip()
         if not line:
             continue
+        photo = ""
+        head, sep, last = line.rpartition("|")
+        if sep and _PHOTO_NAME.fullmatch(last.strip()):
+            line, photo = head.strip(), last.strip()
         number, sep, rest = line.partition("|")
-        if sep and re.fullmatch(r"\d{1,9}", number.strip()):
-            item: dict[str, Any] = {"event_id": int(number.strip())}
+        item: dict[str, Any]
+        if (sep or photo) and re.fullmatch(r"\d{1,9}", number.strip()):
+            item = {"event_id": int(number.strip())}
             if rest.strip():
                 item["title"] = rest.strip()
-            out.append(item)
         else:
-            out.append({"title": line})
+            item = {"title": line}
+        if photo:
+            item["photo"] = photo
+        out.append(item)
     return out
+
+
+async def _candidate_photos(value: Any) -> dict[str, uploads.Image]:
+    """The images chosen in the form by file name, each checked by its content."""
+    files = value if isinstance(value, list) else [value]
+    photos: dict[str, uploads.Image] = {}
+    for file in files:
+        name, data = await uploads.read_upload(file, uploads.IMAGE_MAX_BYTES, field="photos")
+        name = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+        if not name and not data:
+            continue
+        try:
+            photos[name] = uploads.check_image(data, field="photos")
+        except DomainError as exc:
+            raise DomainError(
+                exc.code,
+                "图片“%(name)s”无法使用：只能是不超过 %(mb)s MB 的 JPEG、PNG、WebP 或 GIF 图片。",
+                exc.status,
+                field="photos",
+                name=name,
+                mb=uploads.IMAGE_MAX_BYTES // (1024 * 1024),
+            ) from None
+    return photos
+
+
+def _attach_photos(
+    candidates: list[dict[str, Any]], photos: dict[str, uploads.Image], upload_dir: Any
+) -> list[str]:
+    """Store the photos the candidates name and set their ``photo_url``; returns what was stored.
+    A named photo that was not chosen, or a chosen one that no line names, is refused first."""
+    named = {c["photo"] for c in candidates if c.get("photo")}
+    missing, unused = sorted(named - set(photos)), sorted(set(photos) - named)
+    if missing:
+        raise DomainError(
+            "missing_photo",
+            "找不到图片“%(name)s”，请在“候选图片”中选择它。",
+            field="photos",
+            name=missing[0],
+        )
+    if unused:
+        raise DomainError(
+            "unused_photo",
+            "图片“%(name)s”没有对应的候选：请在那一行的末尾写上“|%(name)s”。",
+            field="photos",
+            name=unused[0],
+        )
+    stored: dict[str, str] = {}
+    for name in sorted(named):
+        image = photos[name]
+        stored[name] = uploads.store(image.data, upload_dir, PHOTO_FOLDER, image.ext)
+    for c in candidates:
+        if c.get("photo"):
+            c["photo_url"] = PHOTO_PREFIX + stored[c.pop("photo")]
+    return list(stored.values())
 
 
 def _staff_context(form: dict[str, Any] | None = None, error: Any = None) -> dict[str, Any]:
@@ -170,8 +238,12 @@ async def staff_campaigns(request: Request) -> Response:
 
 async def staff_create(request: Request) -> Response:
     me = authorize(user(request), {"admin"})
+    upload_dir = request.app.state.settings.upload_dir
     form = await form_data(request)
+    stored: list[str] = []
     try:
+        candidates = _candidates_from_text(str(form.get("candidates", "")))
+        photos = await _candidate_photos(form.get("photos"))
         data = {
             "title": form.get("title"),
             "rules": form.get("rules"),
@@ -182,12 +254,16 @@ async def staff_create(request: Request) -> Response:
             "choices_per_ballot": _int(form.get("choices_per_ballot", 1), "choices_per_ballot"),
             "public_weight": form.get("public_weight", "0.7"),
             "expert_weight": form.get("expert_weight", "0.3"),
-            "candidates": _candidates_from_text(str(form.get("candidates", ""))),
+            "candidates": candidates,
         }
+        stored = _attach_photos(candidates, photos, upload_dir)
         campaign = await service.create_campaign(me, data)
-    except DomainError as exc:
-        if exc.status in (401, 403):
+    except BaseException as exc:
+        for name in stored:
+            uploads.discard(upload_dir, PHOTO_FOLDER, name)
+        if not isinstance(exc, DomainError) or exc.status in (401, 403):
             raise
+        form = {k: v for k, v in form.items() if isinstance(v, str)}
         campaigns = [await service.campaign_view(c) for c in await service.list_campaigns()]
         return render(
             request,
@@ -195,8 +271,15 @@ async def staff_create(request: Request) -> Response:
             {"campaigns": campaigns, **_staff_context(form, exc)},
             status_code=exc.status,
         )
+    finally:
+        await request.close()
     flash(request, "评选已创建。")
     return redirect(request, f"/staff/campaigns/{campaign.id}")
+
+
+async def candidate_photo(request: Request) -> Response:
+    name = str(request.path_params["name"])
+    return uploads.serve_image(request.app.state.settings.upload_dir, PHOTO_FOLDER, name)
 
 
 async def staff_campaign(request: Request, error: Any = None, status: int = 200) -> Response:
@@ -292,6 +375,7 @@ async def staff_scores_save(request: Request) -> Response:
 routes = [
     Route("/campaigns", campaign_list, methods=["GET"]),
     Route("/campaigns/{id:int}", campaign_page, methods=["GET"]),
+    Route("/campaigns/photos/{name:str}", candidate_photo, methods=["GET"]),
     Route("/campaigns/{id:int}/ballots", cast, methods=["POST"]),
     Route("/campaigns/{id:int}/results.csv", results_csv, methods=["GET"]),
     Route("/staff/campaigns", staff_campaigns, methods=["GET"]),
