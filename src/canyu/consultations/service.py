@@ -1252,7 +1252,6 @@ async def save_subscription(
         "audiences": audiences,
         "mode": mode,
         "active": True,
-        "unsubscribed_at": None,
         "email": resident.email,
     }
     if not await Subscription.filter(resident_id=actor.id).update(**values):
@@ -1271,15 +1270,9 @@ def check_unsubscribe_token(subscription_id: int, token: str) -> None:
 
 
 async def unsubscribe(subscription_id: int, token: str) -> bool:
-    """The signed link's button: stops every mail of this subscription. The moment is kept
-    (a second click does not move it): the retention purge deletes the subscription, and the
-    address it holds, a retention period later."""
+    """The signed link's button: stops every mail of this subscription."""
     check_unsubscribe_token(subscription_id, token)
-    if await Subscription.filter(id=subscription_id, active=True).update(
-        active=False, unsubscribed_at=clock.now()
-    ):
-        return True
-    return await Subscription.exists(id=subscription_id)
+    return bool(await Subscription.filter(id=subscription_id).update(active=False))
 
 
 def _matches(sub: Subscription, c: Consultation) -> bool:
