@@ -80,6 +80,7 @@ def _summary(c: Any) -> dict[str, Any]:
     description=(
         "kind: major_decision、rule、normative 或 other；期限短于最低要求时须填写 period_reason。"
     ),
+    roles=service.ORGANIZERS,
 )
 async def create_consultation(ctx: ApiContext, body: ConsultationIn) -> Response:
     data = body.model_dump()
@@ -156,6 +157,7 @@ async def list_comments(ctx: ApiContext, id: int) -> dict[str, Any]:
     auth="staff",
     body=ModerationIn,
     errors=(401, 403, 404, 409, 422),
+    roles=service.MODERATORS,
 )
 async def moderate(ctx: ApiContext, id: int, body: ModerationIn) -> dict[str, Any]:
     comment = await service.moderate_comment(ctx.user, id, body.decision, body.reason)
@@ -170,6 +172,7 @@ async def moderate(ctx: ApiContext, id: int, body: ModerationIn) -> dict[str, An
     auth="staff",
     body=DispositionIn,
     errors=(401, 403, 404, 409, 422),
+    roles=service.ORGANIZERS,
 )
 async def dispose(ctx: ApiContext, id: int, body: DispositionIn) -> dict[str, Any]:
     await service.dispose_comments(ctx.user, [id], body.outcome, body.reason)
@@ -196,6 +199,7 @@ async def support(ctx: ApiContext, id: int) -> dict[str, Any]:
     auth="staff",
     body=ReportIn,
     errors=(401, 403, 404, 409),
+    roles=service.ORGANIZERS,
 )
 async def publish_report(ctx: ApiContext, id: int, body: ReportIn) -> dict[str, Any]:
     await service.publish_report(ctx.user, id, body.summary)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -59,6 +59,9 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     description: str = ""
     path_params: dict[str, str] = field(default_factory=dict)
+    #: Who may call it, checked before the body is read: staff roles, and "resident" for
+    #: residents. The service still checks again (with the unit of the thing acted on).
+    roles: frozenset[str] | None = None
 
 
 REGISTRY: list[Endpoint] = []
@@ -76,8 +79,12 @@ def endpoint(
     auth: Auth = "none",
     errors: tuple[int, ...] = (),
     description: str = "",
+    roles: Collection[str] | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Declare one API v1 endpoint; ``path`` is relative to ``/api/v1`` (``{id:int}`` style)."""
+    """Declare one API v1 endpoint; ``path`` is relative to ``/api/v1`` (``{id:int}`` style).
+
+    ``roles`` names who may call it (staff roles, "resident"): a caller without one of them is
+    refused (401/403) before its body is read, so a malformed body tells it nothing."""
 
     def register(handler: Handler) -> Handler:
         REGISTRY.append(
@@ -93,6 +100,7 @@ def endpoint(
                 auth,
                 errors,
                 description,
+                roles=frozenset(roles) if roles is not None else None,
             )
         )
         return handler
@@ -194,6 +202,12 @@ def _route(ep: Endpoint) -> Route:
             raise Forbidden("此接口仅限已验证身份的居民。", code="resident_only")
         if ep.auth == "staff" and not user.is_staff:  # type: ignore[union-attr]
             raise Forbidden("此接口仅限工作人员。", code="staff_only")
+        if ep.roles is not None:
+            if user is None:
+                raise Unauthorized("缺少或无效的访问令牌。", code="unauthorized")
+            role = "resident" if user.is_resident else user.role
+            if role not in ep.roles:
+                raise Forbidden()
         if ep.method in ("POST", "PUT", "PATCH", "DELETE"):
             content_type = request.headers.get("content-type", "")
             raw = await request.body()

@@ -85,6 +85,7 @@ def _suggestion(s: Any) -> dict:
     body=MeetingCreate,
     status=201,
     errors=(403, 422),
+    roles=service.ORGANIZERS,
 )
 async def create_meeting(ctx: ApiContext, body: MeetingCreate) -> Response:
     meeting = await service.create_meeting(ctx.user, body.model_dump())
@@ -125,6 +126,7 @@ async def apply(ctx: ApiContext, id: int, body: ApplicationCreate) -> Response:
     auth="staff",
     body=Review,
     errors=(403, 404, 409, 422),
+    roles=service.ORGANIZERS,
 )
 async def review(ctx: ApiContext, id: int, body: Review) -> dict:
     application = await service.review(ctx.user, id, body.decision, body.reason)
@@ -140,6 +142,7 @@ async def review(ctx: ApiContext, id: int, body: Review) -> dict:
     status=202,
     errors=(403, 404, 409, 422),
     description="报名截止后：冻结合格报名者名单，检查配额，在独立进程中计算均匀抽签的 m 个名单。",
+    roles=service.ORGANIZERS,
 )
 async def start_commitment(ctx: ApiContext, id: int) -> Response:
     settings = ctx.request.app.state.settings
@@ -163,6 +166,7 @@ async def get_commitment(ctx: ApiContext, id: int) -> dict:
     body=DrawRequest,
     status=201,
     errors=(403, 404, 409, 422),
+    roles=service.ORGANIZERS,
 )
 async def draw(ctx: ApiContext, id: int, body: DrawRequest) -> Response:
     record = await service.draw_delegates(ctx.user, id, body.seed)
@@ -183,6 +187,7 @@ async def get_draw(ctx: ApiContext, id: int) -> dict:
     body=SuggestionCreate,
     status=201,
     errors=(401, 403, 404, 422),
+    roles={"resident", *service.ORGANIZERS},
 )
 async def add_suggestion(ctx: ApiContext, id: int, body: SuggestionCreate) -> Response:
     suggestion = await service.add_suggestion(ctx.user, id, body.model_dump())
@@ -197,6 +202,7 @@ async def add_suggestion(ctx: ApiContext, id: int, body: SuggestionCreate) -> Re
     auth="staff",
     body=SuggestionAnswer,
     errors=(403, 404, 422),
+    roles=service.ORGANIZERS,
 )
 async def answer_suggestion(ctx: ApiContext, id: int, body: SuggestionAnswer) -> dict:
     return _suggestion(await service.answer_suggestion(ctx.user, id, body.status, body.answer))
