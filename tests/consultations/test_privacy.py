@@ -172,3 +172,71 @@ async def test_retention_purge_unlinks_old_contributions_keeps_recent_ones_and_i
     assert (
         await AuditEntry.filter(action="privacy.purged", target_type="consultations").count() == 1
     )
+
+
+async def test_unsubscribed_subscriptions_are_deleted_a_retention_period_after_unsubscribing(
+    client, mailbox
+):
+    li = await _resident(client, mailbox, "li@example.com", "李小明")
+    wang = await _resident(client, mailbox, "wang@example.com", "王芳")
+    zhao = await _resident(client, mailbox, "zhao@example.com", "赵强")
+    gone = await service.save_subscription(li["principal"], ["住房"], [], "daily")
+    await DigestItem.create(
+        subscription=gone, line="开始征求意见", path="/", created_at=clock.now()
+    )
+    link = service.unsubscribe_path(gone.id)
+    # The signed link's button records the moment; the page alone changes nothing.
+    assert (await client.get(link)).status_code == 200
+    assert (await Subscription.get(id=gone.id)).unsubscribed_at is None
+    clicked = clock.now()
+    assert (await client.post(link)).status_code == 200
+    row = await Subscription.get(id=gone.id)
+    left_at = row.unsubscribed_at
+    assert row.active is False and clicked <= left_at <= clock.now()
+    mine = (await client.get("/api/v1/me/data", headers=li["headers"])).json()["consultations"]
+    assert mine["subscription"]["active"] is False
+    assert mine["subscription"]["unsubscribed_at"] == left_at.isoformat()
+    # A second click later does not move the moment (nor the end of its retention).
+    clock.travel(timedelta(days=100))
+    assert (await client.post(link)).status_code == 200
+    assert (await Subscription.get(id=gone.id)).unsubscribed_at == left_at
+    # Subscribing again clears it: an active subscription is kept.
+    back = await service.save_subscription(wang["principal"], [], [], "immediate")
+    assert await service.unsubscribe(back.id, service.unsubscribe_token(back.id))
+    assert (await Subscription.get(id=back.id)).unsubscribed_at is not None
+    back = await service.save_subscription(wang["principal"], [], [], "immediate")
+    assert (back.active, back.unsubscribed_at) == (True, None)
+    later = await service.save_subscription(zhao["principal"], [], [], "immediate")
+    assert await service.unsubscribe(later.id, service.unsubscribe_token(later.id))
+    # A subscription left before the moment was recorded.
+    legacy = await Subscription.create(
+        resident_id=zhao["resident_id"] + 1000,
+        email="old@example.com",
+        active=False,
+        created_at=clock.now(),
+    )
+
+    clock.travel(timedelta(days=365 - 100 + 1))
+    started = clock.now()
+    result = await privacy.purge_expired(365)
+    ended = clock.now()
+
+    assert result["consultations"] == 1
+    assert not await Subscription.filter(id=gone.id).exists()
+    assert not await Subscription.filter(email="li@example.com").exists()
+    assert not await DigestItem.filter(subscription_id=gone.id).exists()
+    assert await Subscription.filter(id=back.id, active=True).exists()
+    assert await Subscription.filter(id=later.id, active=False).exists()
+    # The old one starts its retention period now.
+    assert started <= (await Subscription.get(id=legacy.id)).unsubscribed_at <= ended
+    [entry] = await AuditEntry.filter(action="privacy.purged", target_type="consultations")
+    assert entry.details["records"] == 1
+    assert (await privacy.purge_expired(365))["consultations"] == 0
+    # The old link of the deleted subscription still answers, and changes nothing.
+    assert (await client.post(link)).status_code == 200
+    assert not await Subscription.filter(id=gone.id).exists()
+
+    clock.travel(timedelta(days=366))
+    assert (await privacy.purge_expired(365))["consultations"] == 2
+    remaining = await Subscription.all().values_list("id", flat=True)
+    assert list(remaining) == [back.id]

@@ -166,6 +166,8 @@ class Subscription(Model):
     mode = fields.CharField(max_length=12, default="immediate")
     active = fields.BooleanField(default=True)
     created_at = fields.DatetimeField()
+    #: When the resident unsubscribed (null while subscribed), the start of its retention period
+    unsubscribed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "consultation_subscription"

@@ -3,7 +3,8 @@ anonymization when the account is deleted, and the purge after the retention per
 
 Public contributions (comments, message-board questions, supports) stay where they are,
 anonymized: no name, no link to the account. A subscription holds nothing but the resident's
-address and wishes, so it is deleted."""
+address and wishes, so it is deleted: with the account, or a retention period after the resident
+unsubscribed."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from canyu.consultations.models import (
     DigestItem,
     Subscription,
 )
+from canyu.core import clock
 
 #: ``resident_id`` of a comment or a question that belongs to no account any more.
 NO_ACCOUNT = 0
@@ -99,6 +101,7 @@ async def export_personal_data(resident_id: int) -> dict[str, Any]:
             "mode": subscription.mode,
             "active": subscription.active,
             "created_at": _iso(subscription.created_at),
+            "unsubscribed_at": _iso(subscription.unsubscribed_at),
         },
     }
 
@@ -125,14 +128,27 @@ async def erase_personal_data(resident_id: int) -> None:
         await Subscription.filter(id__in=list(subscription_ids)).delete()
 
 
+async def _purge_unsubscribed(before: datetime) -> int:
+    """Subscriptions unsubscribed before ``before`` are deleted with their pending digest lines
+    (the address goes with them). One unsubscribed before the moment was recorded gets its
+    moment now, so its retention period starts at the first run."""
+    await Subscription.filter(active=False, unsubscribed_at__isnull=True).update(
+        unsubscribed_at=clock.now()
+    )
+    ended = Subscription.filter(active=False, unsubscribed_at__lt=before)
+    await DigestItem.filter(subscription_id__in=Subquery(ended.values("id"))).delete()
+    return int(await ended.delete() or 0)
+
+
 async def purge_expired(before: datetime) -> int:
     """Past the retention period: comments of periods closed before ``before``, and
     message-board questions whose last exchange happened before it, lose the author's name and
-    the link to the account; supports of those comments lose the link too. Returns how many
-    rows changed (a second run changes none)."""
+    the link to the account; supports of those comments lose the link too; subscriptions
+    unsubscribed before it are deleted. Returns how many rows changed (a second run changes
+    none)."""
+    purged = await _purge_unsubscribed(before)
     has_person = Q(resident_id__not=NO_ACCOUNT) | Q(author_name__not="")
     closed = await Consultation.filter(closes_at__lt=before).values_list("id", flat=True)
-    purged = 0
     if closed:
         purged += int(
             await Comment.filter(Q(consultation_id__in=list(closed)), has_person).update(

@@ -1252,6 +1252,7 @@ async def save_subscription(
         "audiences": audiences,
         "mode": mode,
         "active": True,
+        "unsubscribed_at": None,
         "email": resident.email,
     }
     if not await Subscription.filter(resident_id=actor.id).update(**values):
@@ -1270,9 +1271,15 @@ def check_unsubscribe_token(subscription_id: int, token: str) -> None:
 
 
 async def unsubscribe(subscription_id: int, token: str) -> bool:
-    """The signed link's button: stops every mail of this subscription."""
+    """The signed link's button: stops every mail of this subscription. The moment is kept
+    (a second click does not move it): the retention purge deletes the subscription, and the
+    address it holds, a retention period later."""
     check_unsubscribe_token(subscription_id, token)
-    return bool(await Subscription.filter(id=subscription_id).update(active=False))
+    if await Subscription.filter(id=subscription_id, active=True).update(
+        active=False, unsubscribed_at=clock.now()
+    ):
+        return True
+    return await Subscription.exists(id=subscription_id)
 
 
 def _matches(sub: Subscription, c: Consultation) -> bool:
