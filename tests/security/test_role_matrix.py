@@ -722,19 +722,6 @@ async def build_world(client: Any, mailbox: Any, settings: Any) -> dict[str, Any
 
 # --- malformed bodies --------------------------------------------------------------------------
 
-#: Staff endpoints that do not yet declare ``roles=``: the API reads their body before the
-#: service checks the caller's role, so a wrong role sending a malformed body is answered 422
-#: (the schema, which the OpenAPI document publishes anyway) instead of 403.
-ROLES_NOT_DECLARED = {
-    ("POST", "/events"),
-    ("POST", "/checkins"),
-    ("POST", "/campaigns"),
-    ("POST", "/campaigns/{id:int}/expert-scores"),
-    ("POST", "/campaigns/{id:int}/invalidations"),
-    ("GET", "/campaigns/{id:int}/anomalies"),
-}
-
-
 def _endpoint(case: Case) -> Any:
     return next(ep for ep in REGISTRY if (ep.method, ep.path) == (case.method, case.path))
 
@@ -749,7 +736,7 @@ def test_staff_endpoints_name_their_roles(app):
     for case in API_CASES:
         ep = _endpoint(case)
         if ep.roles is None:
-            assert ep.auth != "staff" or (case.method, case.path) in ROLES_NOT_DECLARED, ep.path
+            assert ep.auth != "staff", (ep.method, ep.path)
             continue
         assert {_role_of(who) for who in case.allowed} <= ep.roles, (ep.method, ep.path)
 
@@ -759,13 +746,11 @@ def _body_checked_first(who: str, case: Case, r: Any) -> bool:
     caller whose role may use the endpoint and who is refused only for the object acted on (the
     other unit's organizer, a resident who is not a delegate): the schema is checked before any
     lookup, so the answer is the same for every id and tells nothing about the object. From a
-    caller whose role may not use the endpoint at all, it is not (except the endpoints above)."""
+    caller whose role may not use the endpoint at all, it is not."""
     if r.status_code != 422 or r.json()["error"]["code"] != "invalid_request":
         return False
     ep = _endpoint(case)
-    if ep.roles is None:
-        return (case.method, case.path) in ROLES_NOT_DECLARED
-    return _role_of(who) in ep.roles
+    return ep.roles is not None and _role_of(who) in ep.roles
 
 
 # --- asking ------------------------------------------------------------------------------------

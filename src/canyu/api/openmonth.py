@@ -73,6 +73,7 @@ async def _event_answer(ctx: ApiContext, event: Any) -> dict[str, Any]:
     summary="创建开放活动",
     tag="openmonth",
     auth="staff",
+    roles=service.STAFF_ROLES,
     body=EventCreate,
     status=201,
     errors=(403, 422),
@@ -190,6 +191,7 @@ async def confirm_offer(ctx: ApiContext, id: int) -> dict[str, Any]:
     summary="签到",
     tag="openmonth",
     auth="staff",
+    roles=service.STAFF_ROLES,
     body=CheckinCreate,
     errors=(403, 404, 409, 422),
     description="活动的组织单位或管理员；重复签到 409，未知票号 404。"

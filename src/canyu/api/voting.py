@@ -71,6 +71,7 @@ class InvalidateIn(Body):
     summary="创建评选",
     tag="vote",
     auth="staff",
+    roles=("admin",),
     body=CampaignIn,
     response=CampaignCreated,
     status=201,
@@ -152,6 +153,7 @@ async def cast_ballot(ctx: ApiContext, id: int, body: BallotIn) -> dict[str, Any
     summary="专家评审打分",
     tag="vote",
     auth="staff",
+    roles=("admin", "reviewer"),
     body=ScoresIn,
     errors=(403, 404, 422),
     description=(
@@ -205,6 +207,7 @@ async def results(ctx: ApiContext, id: int) -> dict[str, Any]:
     summary="异常投票报告",
     tag="vote",
     auth="staff",
+    roles=("admin",),
     errors=(403, 404),
 )
 async def anomalies(ctx: ApiContext, id: int) -> dict[str, Any]:
@@ -217,6 +220,7 @@ async def anomalies(ctx: ApiContext, id: int) -> dict[str, Any]:
     summary="作废选票",
     tag="vote",
     auth="staff",
+    roles=("admin",),
     body=InvalidateIn,
     errors=(403, 404, 422),
     description="仅管理员，须说明理由；选票不删除，作废数量随结果公布。",
