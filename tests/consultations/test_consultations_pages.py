@@ -346,3 +346,42 @@ async def test_staff_home_links_follow_the_role(client, mailbox):
     await html_staff_sign_in(client, "org", "organizer", UNIT)
     home = await client.get("/staff")
     assert "/staff/consultations" in home.text and "/staff/board/overdue" not in home.text
+
+
+async def test_an_unanswered_question_is_seen_only_by_the_asker_admins_and_its_units_organizers(
+    client, mailbox
+):
+    import pytest
+
+    from canyu.core.errors import NotFound
+
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org)
+    await html_sign_in(client, mailbox, "qiu@example.com")
+    token = await _csrf(client, "/board")
+    await client.post("/board", data={"csrf_token": token, "consultation_id": str(c["id"]), "body": "何时开工？"})
+    q = await BoardQuestion.get()
+    P = service.Principal
+    assert (await service.get_question(P("staff", 1, "a", role="admin"), q.id)).id == q.id
+    unit_id = q.unit_id
+    assert unit_id is not None
+    assert (await service.get_question(P("staff", 2, "o", role="organizer", unit_id=unit_id), q.id)).id == q.id
+    for who in (
+        P("staff", 3, "o2", role="organizer", unit_id=unit_id + 1000),
+        P("staff", 4, "m", role="moderator", unit_id=unit_id),
+        P("staff", 5, "r", role="reviewer", unit_id=None),
+        None,
+    ):
+        with pytest.raises(NotFound):
+            await service.get_question(who, q.id)
+    # A question assigned to no unit belongs to no organizer, and never to the roles without a
+    # unit (moderators, reviewers): only admins see it before it is answered.
+    await BoardQuestion.filter(id=q.id).update(unit_id=None)
+    for who in (
+        P("staff", 4, "m", role="moderator", unit_id=None),
+        P("staff", 5, "r", role="reviewer", unit_id=None),
+        P("staff", 6, "o3", role="organizer", unit_id=None),
+    ):
+        with pytest.raises(NotFound):
+            await service.get_question(who, q.id)
+    assert (await service.get_question(P("staff", 1, "a", role="admin"), q.id)).id == q.id

@@ -1067,10 +1067,15 @@ async def get_question(actor: Principal | None, question_id: int) -> BoardQuesti
         raise NotFound()
     if q.answered_at is None:
         mine = actor is not None and actor.is_resident and actor.id == q.resident_id
+        # Staff who may answer it: an admin, or an organizer of the assigned unit (a question
+        # with no unit belongs to no organizer, as everywhere else).
         staff = (
             actor is not None
             and actor.is_staff
-            and (actor.role == "admin" or actor.unit_id == q.unit_id)
+            and (
+                actor.role == "admin"
+                or (actor.role in ORGANIZERS and actor.unit_id == _owner(q.unit_id))
+            )
         )
         if not (mine or staff):
             raise NotFound()
