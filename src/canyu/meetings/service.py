@@ -1137,20 +1137,6 @@ async def resume_stalled(budget: float) -> int:
     ).update(commitment_status="failed", commitment_error="计算进程中断，请重新开始。")
 
 
-async def purge_expired(retention_days: int) -> int:
-    """Retention (stated in the consent notice): personal data of applications is erased a
-    retention period after the meeting; the pseudonymous draw record stays."""
-    limit = clock.now() - timedelta(days=retention_days)
-    meeting_ids = await Meeting.filter(meets_at__lt=limit).values_list("id", flat=True)
-    if not meeting_ids:
-        return 0
-    return (
-        await Application.filter(meeting_id__in=list(meeting_ids))
-        .exclude(name="")
-        .update(name="", email="", occupation="", reason="", keep_in_pool=False)
-    )
-
-
 async def applications_of_resident(
     actor: Principal | None,
 ) -> list[tuple[Application, Invitation | None]]:
