@@ -347,3 +347,16 @@ async def test_resident_sees_own_applications_with_invitation_deadline(client, m
     page = await client.get("/meetings/mine")
     assert page.status_code == 200 and meeting.title in page.text and "已提交" in page.text
     assert "/meetings/mine" in (await client.get("/meetings")).text
+
+
+async def test_the_district_pool_shows_full_names_only_to_the_unit_applied_to(db):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    await fill_pool(meeting.id, 2)
+    await Application.filter(meeting_id=meeting.id).update(keep_in_pool=True)
+    year = clock.today().year
+    own = Principal("staff", 2, "本单位", role="organizer", unit_id=meeting.unit_id)
+    other = Principal("staff", 3, "外单位", role="organizer", unit_id=(meeting.unit_id or 0) + 1000)
+    assert all(a.pool_name_visible for a in await service.pool_members(STAFF, year))
+    assert all(a.pool_name_visible for a in await service.pool_members(own, year))
+    members = await service.pool_members(other, year)
+    assert len(members) == 2 and not any(a.pool_name_visible for a in members)

@@ -987,13 +987,24 @@ async def check_in(actor: Principal | None, invitation_id: int) -> Invitation:
 
 
 async def pool_members(actor: Principal | None, year: int) -> list[Application]:
-    """代表库: applicants of the year who agreed to be kept for later meetings."""
-    authorize(actor, ORGANIZERS)
+    """代表库: applicants of the year who agreed to be kept for later meetings.
+
+    The pool is district-wide, but a person's full name is for the unit they applied to:
+    ``pool_name_visible`` tells whether this actor may see it (admins, organizers of the
+    meeting's unit); everyone else sees it masked (张*)."""
+    actor = authorize(actor, ORGANIZERS)
     start = datetime(year, 1, 1, tzinfo=clock.zone())
     end = datetime(year + 1, 1, 1, tzinfo=clock.zone())
-    return await Application.filter(
-        keep_in_pool=True, status="qualified", created_at__gte=start, created_at__lt=end
-    ).order_by("id")
+    members = (
+        await Application.filter(
+            keep_in_pool=True, status="qualified", created_at__gte=start, created_at__lt=end
+        )
+        .order_by("id")
+        .prefetch_related("meeting")
+    )
+    for a in members:
+        a.pool_name_visible = actor.role == "admin" or a.meeting.unit_id == actor.unit_id
+    return members
 
 
 # --- suggestions ---------------------------------------------------------------------
