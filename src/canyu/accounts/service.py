@@ -206,7 +206,8 @@ async def issue_token(
 
 _PRINCIPAL_SQL = (
     "SELECT t.id AS token_id, r.id AS resident_id, r.name AS resident_name,"
-    " r.email AS resident_email, r.deleted_at AS resident_deleted_at,"
+    " r.email AS resident_email, r.deleted_at AS resident_deleted_at, r.phone, r.birth_year,"
+    " r.email_hmac, r.verified_at,"
     " s.id AS staff_id, s.display_name, s.username, s.role, s.active,"
     " u.id AS unit_id, u.name AS unit_name"
     " FROM auth_token t"
@@ -234,6 +235,14 @@ async def principal_for_token(raw: str, kind: str) -> Principal | None:
             row["resident_id"],
             row["resident_name"] or row["resident_email"],
             token_id=row["token_id"],
+            profile={
+                "name": row["resident_name"],
+                "email": row["resident_email"],
+                "phone": row["phone"],
+                "birth_year": row["birth_year"],
+                "email_hmac": row["email_hmac"],
+                "verified_at": row["verified_at"],
+            },
         )
     if row["staff_id"] is not None:
         if not row["active"]:

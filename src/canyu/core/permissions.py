@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from starlette.requests import Request
 
@@ -28,6 +29,9 @@ class Principal:
     unit_id: int | None = None
     unit_name: str | None = None
     token_id: int | None = None
+    #: A resident's own record as read with the token in the same query (name, email, phone,
+    #: birth_year, email_hmac, verified_at): hot paths use it instead of reading it again.
+    profile: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_staff(self) -> bool:
