@@ -17,7 +17,7 @@
     return t ? t.content.textContent : "";
   }
 
-  function show(kind, text, name) {
+  function show(kind, text, name, idNumber) {
     result.textContent = "";
     var box = document.createElement("div");
     box.className = "big-result " + kind;
@@ -29,6 +29,14 @@
       small.className = "small";
       small.textContent = name.charAt(0) + "*".repeat(Math.max(1, name.length - 1));
       box.appendChild(small);
+    }
+    if (idNumber) {
+      // Already masked by the server (3101**********123X): the door compares it with the card.
+      box.appendChild(document.createElement("br"));
+      var id = document.createElement("span");
+      id.className = "small";
+      id.textContent = message("om-msg-id") + " " + idNumber + " · " + message("om-msg-compare");
+      box.appendChild(id);
     }
     result.appendChild(box);
   }
@@ -60,7 +68,7 @@
     if (!code) { return; }
     var scannedAt = new Date().toISOString();
     send(code, null).then(function (data) {
-      show(data.kind, data.message, data.name);
+      show(data.kind, data.message, data.name, data.id_number);
     }).catch(function () {
       var items = queue();
       items.push({ code: code, scanned_at: scannedAt });

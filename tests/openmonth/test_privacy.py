@@ -146,3 +146,62 @@ async def test_retention_purge_clears_ended_events_only_and_is_audited(client, m
 
     assert (await privacy.purge_expired(365))["openmonth"] == 0
     assert await AuditEntry.filter(action="privacy.purged", target_type="openmonth").count() == 1
+
+
+async def test_id_numbers_are_exported_masked_and_cleared_by_deletion_and_the_purge(
+    client, mailbox
+):
+    from canyu.core.id_numbers import check_character
+    from canyu.core.security import decrypt
+
+    def number(first17: str) -> str:
+        return first17 + check_character(first17)
+
+    mine_id, other_id, caller_id = (
+        number("31011519700101123"),
+        number("31011519800202234"),
+        number("31011519900303345"),
+    )
+    org = await organizer(client)
+    me, other = await residents(2)
+    now = clock.now()
+    old = await create_event(client, org, id_check=True, capacity=5)
+    upcoming = await create_event(
+        client,
+        org,
+        id_check=True,
+        title="走进张江科学城",
+        starts_at=iso(now + timedelta(days=500)),
+        ends_at=iso(now + timedelta(days=500, hours=2)),
+    )
+    mine_old = await _register(client, old["id"], me, id_number=mine_id)
+    mine_next = await _register(client, upcoming["id"], me, id_number=mine_id)
+    theirs = await _register(client, upcoming["id"], other, id_number=other_id)
+    by_phone = await service.register_by_phone(
+        ADMIN, old["id"], name="周敏", phone="13700003333", id_number=caller_id
+    )
+
+    # The data download shows the resident's own number masked, never whole, nobody else's.
+    r = await client.get("/api/v1/me/data", headers=me["headers"])
+    rows = r.json()["openmonth"]["registrations"]
+    masked = mine_id[:4] + "**********" + mine_id[-4:]
+    assert [(x["id"], x["id_number"]) for x in rows] == [
+        (mine_old.id, masked),
+        (mine_next.id, masked),
+    ]
+    for whole in (mine_id, mine_id[4:14], other_id[4:14], caller_id[4:14]):
+        assert whole not in r.text
+
+    # Deleting the account clears the encrypted number and its hash of every registration.
+    assert (await client.delete("/api/v1/me", headers=me["headers"])).status_code == 200
+    for row in await Registration.filter(id__in=(mine_old.id, mine_next.id)):
+        assert (row.id_number_encrypted, row.id_number_hash) == ("", None)
+    kept = await Registration.get(id=theirs.id)
+    assert decrypt(kept.id_number_encrypted) == other_id and kept.id_number_hash
+
+    # The retention purge clears it for the ended event only (the hotline caller here).
+    clock.travel(timedelta(days=365 + 40))
+    await privacy.purge_expired(365)
+    purged = await Registration.get(id=by_phone.id)
+    assert (purged.id_number_encrypted, purged.id_number_hash) == ("", None)
+    assert decrypt((await Registration.get(id=theirs.id)).id_number_encrypted) == other_id

@@ -19,11 +19,17 @@ from live import LiveServer
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(POSTGRES_URL), reason="scans the SQLite demo")]
 
 PERSONAL_COLUMNS = re.compile(r"(^|_)(name|phone|email|id_number|id_no)$")
+#: Columns stored encrypted (``core.security.encrypt``): the scan looks for what they decrypt to.
+ENCRYPTED_COLUMNS = re.compile(r"(^|_)id_number_encrypted$")
 SKIP_TABLES = {"staff", "unit", "audit_entry", "outbox_mail", "tortoise_migrations"}
 
 
 def _personal_values(db_path: Path) -> set[str]:
-    """Names, phones, emails and ID numbers of residents, from every table that holds them."""
+    """Names, phones, emails and ID numbers of residents, from every table that holds them (an
+    encrypted ID number decrypted, and its masked middle: birth date and sequence)."""
+    from canyu.core import security
+
+    security.configure(TEST_SECRET)
     db = sqlite3.connect(db_path)
     values: set[str] = set()
     tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -34,6 +40,11 @@ def _personal_values(db_path: Path) -> set[str]:
         if table != "resident" and not any(c in ("resident_id", "applicant_id", "author_id", "asker_id") for c in columns):
             continue
         for column in columns:
+            if ENCRYPTED_COLUMNS.search(column):
+                for (value,) in db.execute(f'SELECT DISTINCT "{column}" FROM "{table}"'):
+                    if value:
+                        number = security.decrypt(value)
+                        values.update((number, number[4:14]))
             if PERSONAL_COLUMNS.search(column):
                 for (value,) in db.execute(f'SELECT DISTINCT "{column}" FROM "{table}"'):
                     if isinstance(value, str) and len(value.strip()) >= 2 and "*" not in value:
@@ -55,6 +66,7 @@ def test_no_personal_data_on_public_pages_or_api(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     secrets = _personal_values(tmp_path / "demo.sqlite3")
     assert len(secrets) >= 10, "the demo should hold residents' personal data to look for"
+    assert any(re.fullmatch(r"\d{17}[\dX]", v) for v in secrets), "and ID numbers"
 
     box = Mailbox(_Handler(), free_port())
     box.start()

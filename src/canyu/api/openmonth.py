@@ -39,6 +39,9 @@ class RegistrationCreate(Body):
     companions: int = Field(default=0, ge=0, le=service.MAX_COMPANIONS)
     child_companions: int = Field(default=0, ge=0, le=service.MAX_COMPANIONS)
     guardian_consent: bool = False
+    #: 居民身份证号码: required when the event checks ID on site (``id_check``), stored
+    #: encrypted; for other events it is not collected (ignored, never stored).
+    id_number: str | None = Field(default=None, max_length=40)
 
 
 class CheckinCreate(Body):
@@ -131,11 +134,18 @@ async def get_event(ctx: ApiContext, id: int) -> dict[str, Any]:
     status=201,
     errors=(404, 409, 422),
     description="有名额时 confirmed（附电子票号），满员时 waitlisted；重复报名 409；"
-    "窗口外或超过每月名额 422。",
+    "窗口外或超过每月名额 422。活动现场核验身份证件（id_check）时须提供 id_number"
+    "（18 位居民身份证号码，加密保存，缺少或无效 422，同一证件已报名 409）；其他活动不收集。",
 )
 async def register(ctx: ApiContext, id: int, body: RegistrationCreate) -> Response:
     registration = await service.register(
-        ctx.user, id, body.companions, body.child_companions, body.guardian_consent, source="api"
+        ctx.user,
+        id,
+        body.companions,
+        body.child_companions,
+        body.guardian_consent,
+        source="api",
+        id_number=body.id_number,
     )
     return ApiJSONResponse(
         {

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from tortoise.transactions import in_transaction
 
 from canyu.core import clock
+from canyu.core.id_numbers import check_character
 from canyu.openmonth.models import OpenEvent, Rating, Registration
+from canyu.openmonth.service import seal_id_number
 
 # (unit, title, theme, mode, location, district, day, hour, hours, capacity, companions,
 #  filled, waiting, summary)
@@ -304,6 +306,22 @@ def _person(i: int) -> tuple[str, str]:
     return name, f"139{(i * 7919) % 100_000_000:08d}"
 
 
+def _id_number(i: int) -> str:
+    """A made-up but well-formed 浦东 ID number (address code 310115, a valid birth date and
+    check character), distinct for each ``i``."""
+    first17 = f"310115{1950 + i % 50}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+    return first17 + check_character(first17)
+
+
+def _sealed_id(event: OpenEvent, i: int) -> dict[str, str | None]:
+    """What a registration of an event that checks ID on site stores: the encrypted number
+    and its keyed hash (as ``service`` does)."""
+    if not event.id_check:
+        return {}
+    sealed, hashed = seal_id_number(_id_number(i))
+    return {"id_number_encrypted": sealed, "id_number_hash": hashed}
+
+
 async def _unit_id(name: str) -> int:
     from canyu.accounts import service as accounts
 
@@ -338,6 +356,7 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
                 source="phone",
                 confirmed_at=now if status == "confirmed" else None,
                 created_at=now - timedelta(hours=filled + waiting - i),
+                **_sealed_id(event, seed + i),
             )
         )
     await Registration.bulk_create(rows)

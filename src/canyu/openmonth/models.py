@@ -52,6 +52,12 @@ class Registration(Model):
     ``person_key`` identifies the person (a resident id, or the keyed hash of a phone number
     for a registration taken by staff over the 12345 hotline); the unique constraint makes
     "one registration per person per event" exact.
+
+    ``id_number_encrypted`` holds the resident ID number (居民身份证号码) only for an event
+    that checks ID on site (``OpenEvent.id_check``), sealed with AES-256-GCM
+    (``core.security.encrypt``), never the number itself. ``id_number_hash`` is its keyed
+    hash, NULL when there is none: unique per event, so one ID number registers once per event
+    whichever account brings it.
     """
 
     id = fields.IntField(primary_key=True)
@@ -78,11 +84,13 @@ class Registration(Model):
     no_show = fields.BooleanField(default=False)
     reminded_at = fields.DatetimeField(null=True)
     source = fields.CharField(max_length=8, default="web")  # web | api | phone
+    id_number_encrypted = fields.CharField(max_length=120, default="", db_default="")
+    id_number_hash = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField()
 
     class Meta:
         table = "openmonth_registration"
-        unique_together = (("event", "person_key"),)
+        unique_together = (("event", "person_key"), ("event", "id_number_hash"))
 
 
 class MonthlyPlaces(Model):

@@ -4,8 +4,9 @@ after the retention period.
 
 Counts stay exact: a registration is never deleted, its places and companions stay, so the
 event's ``taken`` counter still equals the places of the holding rows (``service.reconcile``),
-attendance and ratings still add up. What goes is who it was: name, phone, email, the link to
-the account and the person key (a resident id, or a keyed hash of the phone number)."""
+attendance and ratings still add up. What goes is who it was: name, phone, email, the ID number
+(encrypted, and its keyed hash), the link to the account and the person key (a resident id, or
+a keyed hash of the phone number)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,14 @@ class _AnonymousKey(Expression):
 
 
 _ANONYMOUS_KEY = _AnonymousKey()
-_CLEARED: dict[str, Any] = {"name": "", "phone": "", "email": "", "resident_id": None}
+_CLEARED: dict[str, Any] = {
+    "name": "",
+    "phone": "",
+    "email": "",
+    "resident_id": None,
+    "id_number_encrypted": "",
+    "id_number_hash": None,
+}
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -47,7 +55,8 @@ def _person_key(resident_id: int) -> str:
 
 async def export_personal_data(resident_id: int) -> dict[str, Any]:
     """The resident's registrations (as registered, with companions, ticket, status and
-    check-in) and the ratings they gave."""
+    check-in, the ID number masked as everywhere: 3101**********123X) and the ratings they
+    gave."""
     registrations = (
         await Registration.filter(resident_id=resident_id).select_related("event").order_by("id")
     )
@@ -66,6 +75,7 @@ async def export_personal_data(resident_id: int) -> dict[str, Any]:
                 "name": r.name,
                 "phone": r.phone,
                 "email": r.email,
+                "id_number": service.masked_id_number(r) or None,
                 "status": r.status,
                 "places": r.places,
                 "companions": r.companions,
@@ -97,8 +107,8 @@ async def export_personal_data(resident_id: int) -> dict[str, Any]:
 async def erase_personal_data(resident_id: int) -> None:
     """Account deleted. A place at an event still to come is given up as a cancellation would
     (while online cancellation is allowed): the counter is freed and the waiting list moves
-    up. Then every registration and rating loses name, phone, email, the account link and the
-    person key; the month counters of the person go."""
+    up. Then every registration and rating loses name, phone, email, the ID number, the
+    account link and the person key; the month counters of the person go."""
     now = clock.now()
     registrations = await Registration.filter(resident_id=resident_id).select_related("event")
     for r in registrations:
@@ -121,10 +131,10 @@ async def erase_personal_data(resident_id: int) -> None:
 
 async def purge_expired(before: datetime) -> int:
     """Past the retention period: registrations and ratings of events that ended before
-    ``before`` lose name, phone, email, the account link and the person key; places,
-    companions, statuses, check-ins and stars stay. Month counters of months before the one of
-    ``before`` are deleted (no registration can use them any more). Returns how many rows
-    changed (a second run changes none)."""
+    ``before`` lose name, phone, email, the ID number, the account link and the person key;
+    places, companions, statuses, check-ins and stars stay. Month counters of months before the
+    one of ``before`` are deleted (no registration can use them any more). Returns how many
+    rows changed (a second run changes none)."""
     ended = list(await OpenEvent.filter(ends_at__lt=before).values_list("id", flat=True))
     purged = 0
     if ended:

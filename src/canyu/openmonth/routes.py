@@ -52,6 +52,7 @@ def image_src(image_url: str | None) -> str:
 
 
 templating.env.filters["event_image"] = image_src
+templating.env.filters["registration_id_number"] = service.masked_id_number
 
 
 def _ctx(**extra: Any) -> dict[str, Any]:
@@ -152,6 +153,7 @@ async def _event_page(
             my_rating=await service.my_rating(me, event.id),
             manage=service.can_manage(me, event),
             now=clock.now(),
+            retention_days=request.app.state.settings.retention_days,
         ),
         status_code=status,
     )
@@ -174,6 +176,7 @@ async def register(request: Request) -> Response:
             data.get("companions") or 0,
             data.get("child_companions") or 0,
             data.get("guardian_consent") == "1",
+            id_number=data.get("id_number"),
         )
     except DomainError as exc:
         if exc.status == 404:
@@ -373,6 +376,7 @@ async def _staff_page(
             form=form or {},
             count=(await service.counts([event.id]))[event.id],
             started=clock.now() >= event.starts_at,
+            retention_days=request.app.state.settings.retention_days,
         ),
         status_code=status,
     )
@@ -385,7 +389,7 @@ async def staff_event(request: Request) -> Response:
 async def export(request: Request) -> Response:
     fmt = request.path_params["fmt"]
     event, rows = await service.export_rows(user(request), path_int(request))
-    header = [gettext(h) for h in service.EXPORT_HEADER]
+    header = [gettext(h) for h in service.export_header(event)]
     return exports.download(fmt, f"event-{event.id}-registrants", header, rows)
 
 
@@ -402,6 +406,7 @@ async def phone_registration(request: Request) -> Response:
             companions=form.get("companions") or 0,
             child_companions=form.get("child_companions") or 0,
             guardian_consent=form.get("guardian_consent") == "1",
+            id_number=form.get("id_number"),
         )
     except DomainError as exc:
         if exc.status in (401, 403, 404):
@@ -496,6 +501,7 @@ async def checkin(request: Request) -> Response:
                 "message": gettext("签到成功（%(n)s 人）", n=registration.places),
                 "at": at,
                 "name": registration.name,
+                "id_number": service.masked_id_number(registration),
             }
         else:
             status = 409
@@ -505,6 +511,7 @@ async def checkin(request: Request) -> Response:
                 "message": gettext("已于 %(at)s 签到。", at=at),
                 "at": at,
                 "name": registration.name,
+                "id_number": service.masked_id_number(registration),
             }
     if wants_json:
         return JSONResponse(result, status_code=status)

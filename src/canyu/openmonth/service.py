@@ -27,9 +27,11 @@ from canyu.audit import service as audit
 from canyu.core import clock, db, sql
 from canyu.core.districts import district_of, is_district
 from canyu.core.errors import Conflict, DomainError, Forbidden, NotFound
-from canyu.core.i18n import N_
+from canyu.core.i18n import N_, gettext
+from canyu.core.id_numbers import normalize_id_number
+from canyu.core.masking import mask_id_number
 from canyu.core.permissions import Principal, authorize, require_resident
-from canyu.core.security import keyed_hash
+from canyu.core.security import decrypt, encrypt, keyed_hash
 from canyu.notify import service as notify
 from canyu.openmonth import tickets
 from canyu.openmonth.models import MonthlyPlaces, OpenEvent, Rating, Registration
@@ -528,6 +530,39 @@ def _phone_key(phone: str) -> str:
     return "p" + keyed_hash("openmonth-phone", phone)[:40]
 
 
+def _sealed_id_number(event: OpenEvent, value: Any) -> tuple[str, str | None]:
+    """For an event that checks ID on site: the ID number validated, encrypted, and its keyed
+    hash (the "one ID number per event" key). Other events collect none: a number sent for
+    them is dropped, never stored."""
+    if not event.id_check:
+        return "", None
+    if not str(value or "").strip():
+        raise DomainError(
+            "id_number_required",
+            "本活动现场核验身份证件，请填写报名人的居民身份证号码。",
+            field="id_number",
+        )
+    return seal_id_number(normalize_id_number(value))
+
+
+def seal_id_number(number: str) -> tuple[str, str]:
+    """A validated ID number as stored: encrypted (AES-256-GCM), and its keyed hash."""
+    return encrypt(number), keyed_hash("openmonth-id-number", number)
+
+
+def masked_id_number(registration: Registration) -> str:
+    """The registration's ID number as staff and its owner see it (3101**********123X), or ""
+    without one. The whole number is never shown, mailed or exported."""
+    sealed = registration.id_number_encrypted
+    if not sealed:
+        return ""
+    try:
+        return mask_id_number(decrypt(sealed))
+    except Exception:  # another secret key, a damaged value: say so, show nothing of it
+        log.warning("registration %s: its ID number cannot be decrypted", registration.id)
+        return gettext("（无法解密）")
+
+
 def _month_of(event: OpenEvent) -> str:
     return clock.local(event.starts_at).strftime("%Y-%m")
 
@@ -722,12 +757,15 @@ async def register(
     child_companions: Any = 0,
     guardian_consent: Any = False,
     source: str = "web",
+    id_number: Any = None,
 ) -> Registration:
     """报名: a confirmed place while places are left, otherwise the waiting list.
 
     Refused (nothing changes): an unpublished or cancelled event (404/422), outside the
     registration window (422), invalid companions or a child without the guardian's consent
-    (422), a second registration (409), beyond the monthly cap of confirmed places (422).
+    (422), a missing or invalid ID number when the event checks ID on site (422), a second
+    registration or the same ID number from another person (409), beyond the monthly cap of
+    confirmed places (422).
     """
     actor = require_resident(actor)
     # The rush passes here: both reads are hand-written (core.sql), the model built from the row.
@@ -737,7 +775,7 @@ async def register(
     event = OpenEvent._init_from_db(**row)
     person = await _person_of(actor)
     return await _register(
-        event, person, companions, child_companions, guardian_consent, source, None
+        event, person, companions, child_companions, guardian_consent, source, None, id_number
     )
 
 
@@ -751,11 +789,13 @@ async def register_by_phone(
     companions: Any = 0,
     child_companions: Any = 0,
     guardian_consent: Any = False,
+    id_number: Any = None,
 ) -> Registration:
     """12345 热线电话报名: staff of the event's unit register a caller by hand.
 
     The caller is the resident with that email address when one exists, otherwise a person
-    identified by the phone number; every rule of ``register`` applies.
+    identified by the phone number; every rule of ``register`` applies (the caller's ID
+    number when the event checks ID on site).
     """
     event = await _staff_event(actor, event_id)
     name = (name or "").strip()
@@ -789,7 +829,7 @@ async def register_by_phone(
     if not event.published:
         raise NotFound("找不到这个活动。")
     return await _register(
-        event, person, companions, child_companions, guardian_consent, "phone", actor
+        event, person, companions, child_companions, guardian_consent, "phone", actor, id_number
     )
 
 
@@ -801,6 +841,7 @@ async def _register(
     guardian_consent: Any,
     source: str,
     staff: Principal | None,
+    id_number: Any = None,
 ) -> Registration:
     now = clock.now()
     if event.cancelled_at is not None:
@@ -824,6 +865,8 @@ async def _register(
     key, month = person["person_key"], _month_of(event)
     if places > RULES.places_per_month:
         raise _monthly_limit_error()
+    # Before the transaction, without a query: validation and encryption hold no lock.
+    sealed_id, id_hash = _sealed_id_number(event, id_number)
     fields = {
         "person_key": key,
         "resident_id": person["resident_id"],
@@ -841,6 +884,8 @@ async def _register(
         "checked_in_at": None,
         "no_show": False,
         "reminded_at": None,
+        "id_number_encrypted": sealed_id,
+        "id_number_hash": id_hash,
     }
     existing: Registration | None = None
     for _attempt in range(3):
@@ -857,6 +902,8 @@ async def _register(
             existing = await Registration.get_or_none(event_id=event.id, person_key=key)
             if existing is not None and existing.status not in ("cancelled", "expired"):
                 raise _already_registered() from None
+            if id_hash is not None:
+                await _check_id_number_free(event.id, key, id_hash)
             if existing is None and _attempt == 2:
                 raise  # not the person's registration (three ticket collisions?): a real fault
     raise _already_registered()
@@ -864,6 +911,24 @@ async def _register(
 
 def _already_registered() -> Conflict:
     return Conflict("already_registered", "您已报名此活动，不能重复报名。")
+
+
+async def _check_id_number_free(event_id: int, person_key: str, id_hash: str) -> None:
+    """One ID number registers once per event (the unique (event, hash) constraint), whoever
+    brings it: another person's active registration with it is a conflict, and another
+    person's cancelled or expired one gives the hash up, so the number may register again."""
+    other = await Registration.get_or_none(event_id=event_id, id_number_hash=id_hash)
+    if other is None or other.person_key == person_key:
+        return
+    if other.status not in ("cancelled", "expired"):
+        raise Conflict(
+            "id_number_already_registered",
+            "此身份证号码已用于报名本活动，同一证件只能报名一次。",
+            field="id_number",
+        )
+    await Registration.filter(id=other.id, status__in=("cancelled", "expired")).update(
+        id_number_hash=None
+    )
 
 
 async def _register_once(
@@ -1201,11 +1266,17 @@ EXPORT_HEADER = (
     N_("未到场"),
     N_("来源"),
 )
+#: The extra column of an event that checks ID on site: the number masked, never whole.
+EXPORT_ID_HEADER = N_("身份证号码（脱敏）")
+
+
+def export_header(event: OpenEvent) -> list[str]:
+    """The export's column titles (msgids), with the masked ID number when the event checks ID."""
+    return [*EXPORT_HEADER, *((EXPORT_ID_HEADER,) if event.id_check else ())]
 
 
 async def export_rows(actor: Principal | None, event_id: int) -> tuple[OpenEvent, list[list[Any]]]:
     event, rows = await registrants(actor, event_id)
-    from canyu.core.i18n import gettext
 
     def when(value: datetime | None) -> str:
         return clock.local(value).strftime("%Y-%m-%d %H:%M") if value else ""
@@ -1224,6 +1295,7 @@ async def export_rows(actor: Principal | None, event_id: int) -> tuple[OpenEvent
             when(r.checked_in_at),
             gettext("是") if r.no_show else "",
             r.source,
+            *((masked_id_number(r),) if event.id_check else ()),
         ]
         for r in rows
     ]
