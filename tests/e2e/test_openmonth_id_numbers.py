@@ -94,6 +94,7 @@ def test_register_with_an_id_number_and_compare_it_at_the_door(
         assert_accessible(resident)
         field = resident.get_by_label("居民身份证号码")
         field.fill(ID_NUMBER[:17] + ("0" if ID_NUMBER[-1] != "0" else "1"))
+        resident.get_by_label("我单独同意主办单位按上述用途和期限处理我的身份证号码").check()
         resident.get_by_role("button", name="报名", exact=True).click()
         resident.get_by_text("身份证号码的校验位（最后一位）不正确").wait_for()
         assert resident.get_by_label("居民身份证号码").get_attribute("aria-invalid") == "true"

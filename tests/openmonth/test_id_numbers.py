@@ -41,6 +41,8 @@ def _shows_none_of(text: str, *numbers: str) -> bool:
 
 
 async def _register(client, event_id, person, **body):
+    if "id_number" in body:
+        body.setdefault("id_number_consent", True)
     return await client.post(
         f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"]
     )
@@ -189,7 +191,8 @@ async def test_the_registration_form_states_the_notice_and_requires_the_number(c
     # Purpose, kinds, handling and retention are stated before the field and the button.
     notice = text.index("用途：仅用于入场时与您出示的证件核对")
     assert notice < text.index('name="id_number"') < text.index('type="submit"', notice)
-    assert "加密保存" in text and "活动结束 365 天后" in text and "注销账号时立即删除" in text
+    assert "加密保存" in text and "活动结束后 7 天" in text and "注销账号时立即删除" in text
+    assert "我单独同意主办单位按上述用途和期限处理我的身份证号码" in text
     token = csrf_of(text)
 
     missing = await client.post(f"/events/{event['id']}/register", data={"csrf_token": token})
@@ -197,13 +200,19 @@ async def test_the_registration_form_states_the_notice_and_requires_the_number(c
     assert 'aria-invalid="true"' in missing.text
     wrong = ID_A[:17] + ("0" if ID_A[-1] != "0" else "1")
     bad = await client.post(
-        f"/events/{event['id']}/register", data={"csrf_token": token, "id_number": wrong}
+        f"/events/{event['id']}/register", data={"csrf_token": token, "id_number": wrong, "id_number_consent": "1"}
     )
     assert bad.status_code == 422 and "校验位" in bad.text
     assert await Registration.all().count() == 0
 
-    ok = await client.post(
+    unconsented = await client.post(
         f"/events/{event['id']}/register", data={"csrf_token": token, "id_number": ID_A}
+    )
+    assert unconsented.status_code == 422 and "请勾选单独同意" in unconsented.text
+    assert await Registration.all().count() == 0
+    ok = await client.post(
+        f"/events/{event['id']}/register",
+        data={"csrf_token": token, "id_number": ID_A, "id_number_consent": "1"},
     )
     assert ok.status_code == 303
     reg = await Registration.get()
@@ -268,12 +277,19 @@ async def test_hotline_registration_takes_the_callers_id_number(client):
     missing = await client.post(f"/staff/events/{event['id']}/phone", data=caller)
     assert missing.status_code == 422 and "请填写报名人的居民身份证号码" in missing.text
     old = await client.post(
-        f"/staff/events/{event['id']}/phone", data={**caller, "id_number": "310115620228452"}
+        f"/staff/events/{event['id']}/phone", data={**caller, "id_number": "310115620228452", "id_number_consent": "1"}
     )
     assert old.status_code == 422 and "15 位" in old.text
     assert await Registration.all().count() == 0
 
-    ok = await client.post(f"/staff/events/{event['id']}/phone", data={**caller, "id_number": ID_B})
+    unconsented = await client.post(
+        f"/staff/events/{event['id']}/phone", data={**caller, "id_number": ID_B}
+    )
+    assert unconsented.status_code == 422 and "请勾选单独同意" in unconsented.text
+    ok = await client.post(
+        f"/staff/events/{event['id']}/phone",
+        data={**caller, "id_number": ID_B, "id_number_consent": "1"},
+    )
     assert ok.status_code == 303
     reg = await Registration.get()
     assert reg.source == "phone" and decrypt(reg.id_number_encrypted) == ID_B
@@ -332,3 +348,29 @@ async def test_the_migration_adds_the_columns_to_a_table_that_holds_registration
         {"name": "甲", "id_number_encrypted": "", "id_number_hash": None},
         {"name": "乙", "id_number_encrypted": "", "id_number_hash": None},
     ]
+
+
+async def test_id_numbers_are_deleted_a_week_after_the_event_long_before_the_rest(client):
+    from datetime import timedelta
+
+    from canyu.core import clock
+    from canyu.openmonth import service
+
+    org = await organizer(client)
+    event = await create_event(client, org, id_check=True, capacity=5)
+    [a] = await residents(1)
+    assert (await _register(client, event["id"], a, id_number=ID_A)).status_code == 201
+    stored = await OpenEvent.get(id=event["id"])
+    # The day after the event: still there (a dispute about who came).
+    clock.freeze(stored.ends_at + timedelta(days=1))
+    assert await service.forget_id_numbers() == 0
+    assert (await Registration.get()).id_number_encrypted
+    # A week after it: gone, with its hash; the registration itself stays; the deletion audited.
+    clock.freeze(stored.ends_at + timedelta(days=service.ID_NUMBER_DAYS, minutes=1))
+    assert await service.forget_id_numbers() == 1
+    reg = await Registration.get()
+    assert reg.id_number_encrypted == "" and reg.id_number_hash is None
+    assert reg.name and reg.status == "confirmed"
+    entry = await AuditEntry.get(action="privacy.purged")
+    assert entry.target_type == "openmonth_id_numbers"
+    assert await service.forget_id_numbers() == 0

@@ -21,6 +21,8 @@ ADMIN = Principal("staff", 1, "管理员", role="admin")
 
 
 async def _register(client, event_id, person, **body):
+    if "id_number" in body:
+        body.setdefault("id_number_consent", True)
     r = await client.post(
         f"/api/v1/events/{event_id}/registrations", json=body, headers=person["headers"]
     )
@@ -178,7 +180,8 @@ async def test_id_numbers_are_exported_masked_and_cleared_by_deletion_and_the_pu
     mine_next = await _register(client, upcoming["id"], me, id_number=mine_id)
     theirs = await _register(client, upcoming["id"], other, id_number=other_id)
     by_phone = await service.register_by_phone(
-        ADMIN, old["id"], name="周敏", phone="13700003333", id_number=caller_id
+        ADMIN, old["id"], name="周敏", phone="13700003333", id_number=caller_id,
+        id_number_consent=True,
     )
 
     # The data download shows the resident's own number masked, never whole, nobody else's.

@@ -42,6 +42,8 @@ class RegistrationCreate(Body):
     #: 居民身份证号码: required when the event checks ID on site (``id_check``), stored
     #: encrypted; for other events it is not collected (ignored, never stored).
     id_number: str | None = Field(default=None, max_length=40)
+    #: The separate consent an ID number needs (sensitive personal information): true with it.
+    id_number_consent: bool = False
 
 
 class CheckinCreate(Body):
@@ -146,6 +148,7 @@ async def register(ctx: ApiContext, id: int, body: RegistrationCreate) -> Respon
         body.guardian_consent,
         source="api",
         id_number=body.id_number,
+        id_number_consent=body.id_number_consent,
     )
     return ApiJSONResponse(
         {

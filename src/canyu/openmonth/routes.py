@@ -28,6 +28,7 @@ nav.staff_link("/staff/events", "开放活动管理", {"organizer", "admin"}, or
 scheduler.register_job("openmonth.expire_offers", 30, service.expire_offers)
 scheduler.register_job("openmonth.reminders", 300, service.send_reminders)
 scheduler.register_job("openmonth.reconcile", 600, service.reconcile)
+scheduler.register_job("openmonth.forget_id_numbers", 3600, service.forget_id_numbers)
 register_personal_data()
 
 
@@ -154,6 +155,7 @@ async def _event_page(
             manage=service.can_manage(me, event),
             now=clock.now(),
             retention_days=request.app.state.settings.retention_days,
+            id_number_days=service.ID_NUMBER_DAYS,
         ),
         status_code=status,
     )
@@ -177,6 +179,7 @@ async def register(request: Request) -> Response:
             data.get("child_companions") or 0,
             data.get("guardian_consent") == "1",
             id_number=data.get("id_number"),
+            id_number_consent=data.get("id_number_consent") == "1",
         )
     except DomainError as exc:
         if exc.status == 404:
@@ -377,6 +380,7 @@ async def _staff_page(
             count=(await service.counts([event.id]))[event.id],
             started=clock.now() >= event.starts_at,
             retention_days=request.app.state.settings.retention_days,
+            id_number_days=service.ID_NUMBER_DAYS,
         ),
         status_code=status,
     )
@@ -407,6 +411,7 @@ async def phone_registration(request: Request) -> Response:
             child_companions=form.get("child_companions") or 0,
             guardian_consent=form.get("guardian_consent") == "1",
             id_number=form.get("id_number"),
+            id_number_consent=form.get("id_number_consent") == "1",
         )
     except DomainError as exc:
         if exc.status in (401, 403, 404):

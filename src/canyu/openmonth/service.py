@@ -530,10 +530,11 @@ def _phone_key(phone: str) -> str:
     return "p" + keyed_hash("openmonth-phone", phone)[:40]
 
 
-def _sealed_id_number(event: OpenEvent, value: Any) -> tuple[str, str | None]:
+def _sealed_id_number(event: OpenEvent, value: Any, consent: Any) -> tuple[str, str | None]:
     """For an event that checks ID on site: the ID number validated, encrypted, and its keyed
-    hash (the "one ID number per event" key). Other events collect none: a number sent for
-    them is dropped, never stored."""
+    hash (the "one ID number per event" key). An ID number is sensitive personal information
+    (个人信息保护法 arts. 28–29): it needs its own consent, given apart from the registration.
+    Other events collect none: a number sent for them is dropped, never stored."""
     if not event.id_check:
         return "", None
     if not str(value or "").strip():
@@ -542,7 +543,38 @@ def _sealed_id_number(event: OpenEvent, value: Any) -> tuple[str, str | None]:
             "本活动现场核验身份证件，请填写报名人的居民身份证号码。",
             field="id_number",
         )
-    return seal_id_number(normalize_id_number(value))
+    number = normalize_id_number(value)
+    if consent is not True:
+        raise DomainError(
+            "id_number_consent_required",
+            "身份证号码属于敏感个人信息，请勾选单独同意后再提交。",
+            field="id_number_consent",
+        )
+    return seal_id_number(number)
+
+
+#: ID numbers are needed for the check at the door only: kept this many days after the event
+#: ends (a dispute about who came), then deleted, long before the rest of the registration.
+ID_NUMBER_DAYS = 7
+
+
+async def forget_id_numbers() -> int:
+    """Hourly job: delete the ID numbers of events that ended more than ID_NUMBER_DAYS ago
+    (the encrypted number and its hash); audited when it deleted any."""
+    before = clock.now() - timedelta(days=ID_NUMBER_DAYS)
+    ended = await OpenEvent.filter(ends_at__lt=before, id_check=True).values_list("id", flat=True)
+    if not ended:
+        return 0
+    async with in_transaction():
+        count = await Registration.filter(
+            event_id__in=list(ended), id_number_encrypted__not=""
+        ).update(id_number_encrypted="", id_number_hash=None)
+        if count:
+            await audit.record(
+                "privacy.purged", target_type="openmonth_id_numbers", records=count,
+                before=before.isoformat(),
+            )
+    return int(count)
 
 
 def seal_id_number(number: str) -> tuple[str, str]:
@@ -737,12 +769,15 @@ _EVENT_SQL = "SELECT * FROM openmonth_event WHERE id = ? AND published = ?"
 
 
 async def _person_of(actor: Principal) -> dict[str, Any]:
-    row = await sql.fetch_one(_PERSON_SQL, actor.id)
+    """The registrant's own record: as read with the token when it was (Principal.profile)."""
+    row = actor.profile
     if row is None:
-        raise NotFound()
+        row = await sql.fetch_one(_PERSON_SQL, actor.id)
+        if row is None:
+            raise NotFound()
     return {
-        "person_key": _resident_key(row["id"]),
-        "resident_id": row["id"],
+        "person_key": _resident_key(actor.id),
+        "resident_id": actor.id,
         "name": row["name"],
         "phone": row["phone"],
         "email": row["email"],
@@ -758,6 +793,7 @@ async def register(
     guardian_consent: Any = False,
     source: str = "web",
     id_number: Any = None,
+    id_number_consent: Any = False,
 ) -> Registration:
     """报名: a confirmed place while places are left, otherwise the waiting list.
 
@@ -775,7 +811,15 @@ async def register(
     event = OpenEvent._init_from_db(**row)
     person = await _person_of(actor)
     return await _register(
-        event, person, companions, child_companions, guardian_consent, source, None, id_number
+        event,
+        person,
+        companions,
+        child_companions,
+        guardian_consent,
+        source,
+        None,
+        id_number,
+        id_number_consent,
     )
 
 
@@ -790,6 +834,7 @@ async def register_by_phone(
     child_companions: Any = 0,
     guardian_consent: Any = False,
     id_number: Any = None,
+    id_number_consent: Any = False,
 ) -> Registration:
     """12345 热线电话报名: staff of the event's unit register a caller by hand.
 
@@ -829,7 +874,15 @@ async def register_by_phone(
     if not event.published:
         raise NotFound("找不到这个活动。")
     return await _register(
-        event, person, companions, child_companions, guardian_consent, "phone", actor, id_number
+        event,
+        person,
+        companions,
+        child_companions,
+        guardian_consent,
+        "phone",
+        actor,
+        id_number,
+        id_number_consent,
     )
 
 
@@ -842,6 +895,7 @@ async def _register(
     source: str,
     staff: Principal | None,
     id_number: Any = None,
+    id_number_consent: Any = False,
 ) -> Registration:
     now = clock.now()
     if event.cancelled_at is not None:
@@ -866,7 +920,7 @@ async def _register(
     if places > RULES.places_per_month:
         raise _monthly_limit_error()
     # Before the transaction, without a query: validation and encryption hold no lock.
-    sealed_id, id_hash = _sealed_id_number(event, id_number)
+    sealed_id, id_hash = _sealed_id_number(event, id_number, id_number_consent)
     fields = {
         "person_key": key,
         "resident_id": person["resident_id"],
