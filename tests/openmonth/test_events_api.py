@@ -184,6 +184,7 @@ async def test_event_briefs_for_the_vote_list_published_events_only(client):
         "average_rating",
         "rating_count",
         "attendee_count",
+        "photo_url",
     }
     assert brief["average_rating"] is None and brief["rating_count"] == 0
     assert await service.event_brief(draft["id"]) is None

@@ -48,6 +48,12 @@ async def test_organizer_uploads_an_image_that_residents_see(client, settings):
     assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
     assert b"GPSLatitude" not in served.content  # the phone's location is not published
     assert served.content.startswith(b"\xff\xd8")
+    # The API gives the image, and an event that becomes a vote candidate brings its picture.
+    api = (await client.get(f"/api/v1/events/{event.id}")).json()
+    assert api["image_url"].endswith(f"/events/images/{name}")
+    from canyu.openmonth import service
+
+    assert (await service.event_brief(event.id))["photo_url"] == f"/events/images/{name}"
 
 
 async def test_an_event_without_an_upload_shows_no_image(client):

@@ -4,10 +4,8 @@ phone-sized check-in page. Thin: parse the form, call one service function, rend
 from __future__ import annotations
 
 import calendar
-import re
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -42,14 +40,9 @@ nav.home_section("openmonth/_home.html", _home_section, order=30)
 #: Uploaded event images live under ``CANYU_UPLOAD_DIR/openmonth/`` and are served from here.
 IMAGE_FOLDER = "openmonth"
 IMAGE_PREFIX = "/events/images/"
-_IMAGE_PATH = re.compile(r"/events/images/[0-9a-f]{32}\.(?:jpg|png|webp|gif)")
 
 
-def image_src(image_url: str | None) -> str:
-    """The same-site path of an event's uploaded image, or "" for none. A link to another site
-    is not shown: the pages' CSP allows images from this site only."""
-    path = urlsplit(image_url or "").path
-    return path if _IMAGE_PATH.fullmatch(path) else ""
+image_src = service.image_path
 
 
 templating.env.filters["event_image"] = image_src

@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from tortoise import connections
 from tortoise.exceptions import IntegrityError
@@ -138,6 +139,7 @@ def _brief(event: OpenEvent, ratings: dict, attendance: dict) -> dict[str, Any]:
         "average_rating": average,
         "rating_count": count,
         "attendee_count": attendance.get(event.id, 0),
+        "photo_url": image_path(event.image_url),
     }
 
 
@@ -218,6 +220,21 @@ def _moment(data: dict, key: str, default: datetime | None, label: str) -> datet
     return value
 
 
+_IMAGE_PATH = re.compile(r"/events/images/[0-9a-f]{32}\.(?:jpg|png|webp|gif)")
+
+
+def image_path(image_url: str | None) -> str:
+    """The same-site path of an event's uploaded image, or "" for none. A link to another site
+    is not shown: the pages' CSP allows images from this site only."""
+    path = urlsplit(image_url or "").path
+    return path if _IMAGE_PATH.fullmatch(path) else ""
+
+
+def _image_url(value: str) -> str:
+    """An image link: this site's uploaded image (its path) or an http(s) address."""
+    return value if value and _IMAGE_PATH.fullmatch(value) else _url(value, "image_url")
+
+
 def _url(value: str, key: str) -> str:
     if value and not re.match(r"^https?://[^\s<>\"']+$", value):
         raise DomainError("invalid_event", "链接须以 http:// 或 https:// 开头。", field=key)
@@ -233,7 +250,7 @@ def clean_event(data: dict[str, Any]) -> dict[str, Any]:
         "location": _text(data, "location", 200, label=N_("活动地点")),
         "stream_url": _url(_text(data, "stream_url", 300, label=N_("直播链接")), "stream_url"),
         "requirements": _text(data, "requirements", 2000, label=N_("参加要求")),
-        "image_url": _url(_text(data, "image_url", 300, label=N_("图片")), "image_url"),
+        "image_url": _image_url(_text(data, "image_url", 300, label=N_("图片"))),
     }
     mode = data.get("mode") or "offline"
     if mode not in MODES:
@@ -505,6 +522,7 @@ def event_json(
         "min_age": event.min_age,
         "id_check": event.id_check,
         "requirements": event.requirements,
+        "image_url": event.image_url or None,
         "unit": event.unit_name,
         "published": event.published,
         "cancelled": event.cancelled_at is not None,
