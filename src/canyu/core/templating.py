@@ -55,7 +55,13 @@ def is_htmx(request: Request) -> bool:
 def _make_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)),
-        autoescape=True,
+        # HTML is escaped; the text part of a mail (.txt) is plain text and must not be
+        # (a title "A & B" would arrive as "A &amp; B").
+        autoescape=jinja2.select_autoescape(
+            enabled_extensions=("html", "htm", "xml", "svg"), default_for_string=True
+        ),
+        # Templates do not change while the app runs: no stat() of each file per render.
+        auto_reload=False,
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
