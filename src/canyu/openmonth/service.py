@@ -666,6 +666,11 @@ _MONTH_UPSERT = (
 )
 
 
+_MONTH_HELD_SQL = (
+    "SELECT places FROM openmonth_monthly_places WHERE person_key = ? AND month = ?"
+)
+
+
 async def _take_month_places(person_key: str, month: str, n: int) -> bool:
     """Take ``n`` of the person's monthly places: one conditional upsert on the unique
     (person, month) row, so two registrations at once can never pass the cap together."""
@@ -1032,8 +1037,8 @@ async def _register_once(
             )
         else:
             # A waiting person must still be able to accept an offer within the cap.
-            held = await MonthlyPlaces.get_or_none(person_key=key, month=month)
-            if (held.places if held else 0) + places > RULES.places_per_month:
+            held = await sql.fetch_one(_MONTH_HELD_SQL, key, month)
+            if (held["places"] if held else 0) + places > RULES.places_per_month:
                 raise _monthly_limit_error()
             await _mail(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
         if staff is not None:
