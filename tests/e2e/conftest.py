@@ -115,7 +115,7 @@ def assert_accessible(page: object) -> None:
     assert not violations, results.generate_report()
 
 
-def wait_for_mail(mailbox: Mailbox, address: str, count: int = 1, timeout: float = 15.0) -> list:
+def wait_for_mail(mailbox: Mailbox, address: str, count: int = 1, timeout: float = 45.0) -> list:
     import time
 
     deadline = time.monotonic() + timeout

@@ -108,7 +108,7 @@ def test_comment_to_adoption_report_journey(page, browser, live_server, e2e_mail
     org_context.close()
 
     # The commenter's mail arrives through real SMTP.
-    mails = wait_for_mail(e2e_mailbox, address, count=2, timeout=20)
+    mails = wait_for_mail(e2e_mailbox, address, count=2, timeout=45)
     body = text_of(mails[-1])
     assert "建议对一楼住户给予适当补偿。" in body and "采纳" in body
     page.goto(live_server.url + f"/consultations/{cid}/report")
