@@ -18,14 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.functions import Count, Sum
 from tortoise.transactions import in_transaction
 
 from canyu.audit import service as audit
-from canyu.core import clock, db, sql
+from canyu.core import clock, sql
 from canyu.core.districts import district_of, is_district
 from canyu.core.errors import Conflict, DomainError, Forbidden, NotFound
 from canyu.core.i18n import N_, gettext
@@ -659,10 +658,10 @@ def _parse_companions(
 
 
 _MONTH_UPSERT = (
-    "INSERT INTO openmonth_monthly_places (person_key, month, places) VALUES ({p1}, {p2}, {p3}) "
+    "INSERT INTO openmonth_monthly_places (person_key, month, places) VALUES (?, ?, ?) "
     "ON CONFLICT (person_key, month) DO UPDATE "
     "SET places = openmonth_monthly_places.places + excluded.places "
-    "WHERE openmonth_monthly_places.places + excluded.places <= {p4} RETURNING places"
+    "WHERE openmonth_monthly_places.places + excluded.places <= ? RETURNING places"
 )
 
 
@@ -677,13 +676,7 @@ async def _take_month_places(person_key: str, month: str, n: int) -> bool:
     cap = RULES.places_per_month
     if n > cap:
         return False
-    conn = connections.get("default")
-    marks = ("$1", "$2", "$3", "$4") if db.is_postgres() else ("?", "?", "?", "?")
-    sql = _MONTH_UPSERT.format(p1=marks[0], p2=marks[1], p3=marks[2], p4=marks[3])
-    # execute_query_dict fetches the RETURNING rows on both backends (asyncpg's execute_query
-    # would only parse the INSERT status line).
-    rows = await conn.execute_query_dict(sql, [person_key, month, n, cap])
-    return bool(rows)
+    return bool(await sql.fetch(_MONTH_UPSERT, person_key, month, n, cap))
 
 
 async def _free_month_places(person_key: str, month: str, n: int) -> None:
