@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -337,6 +338,25 @@ async def get_resident(resident_id: int) -> Resident:
     if resident is None:
         raise NotFound()
     return resident
+
+
+async def own_record(
+    resident_id: int, known: Mapping[str, Any] | None = None
+) -> Mapping[str, Any]:
+    """A resident's own record as ``Principal.profile`` holds it (name, email, phone,
+    birth_year, email_hmac, verified_at): ``known`` when the token look-up brought it, else read
+    now. Raises NotFound for a deleted account."""
+    if known is not None:
+        return known
+    r = await get_resident(resident_id)
+    return {
+        "name": r.name,
+        "email": r.email,
+        "phone": r.phone,
+        "birth_year": r.birth_year,
+        "email_hmac": r.email_hmac,
+        "verified_at": r.verified_at,
+    }
 
 
 async def update_profile(resident_id: int, data: dict[str, Any]) -> Resident:

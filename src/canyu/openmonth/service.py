@@ -778,19 +778,14 @@ async def _mail(
     )
 
 
-_PERSON_SQL = (
-    "SELECT id, name, phone, email, birth_year FROM resident WHERE id = ? AND deleted_at IS NULL"
-)
 _EVENT_SQL = "SELECT * FROM openmonth_event WHERE id = ? AND published = ?"
 
 
 async def _person_of(actor: Principal) -> dict[str, Any]:
     """The registrant's own record: as read with the token when it was (Principal.profile)."""
-    row = actor.profile
-    if row is None:
-        row = await sql.fetch_one(_PERSON_SQL, actor.id)
-        if row is None:
-            raise NotFound()
+    from canyu.accounts import service as accounts
+
+    row = await accounts.own_record(actor.id, actor.profile)
     return {
         "person_key": _resident_key(actor.id),
         "resident_id": actor.id,

@@ -22,6 +22,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.functions import Avg, Count
 from tortoise.transactions import in_transaction
 
+from canyu.accounts import service as accounts
 from canyu.audit import service as audit
 from canyu.core import clock, sql
 from canyu.core.errors import Conflict, DomainError, NotFound
@@ -147,17 +148,10 @@ class Verification:
     mail_domain: str
 
 
-_VERIFICATION_SQL = (
-    "SELECT email_hmac, email, verified_at FROM resident WHERE id = ? AND deleted_at IS NULL"
-)
-
-
 async def verification_of(resident_id: int, known: Any = None) -> Verification:
     """The identity (HMAC of the verified address) and when it was last verified (``known``:
     the resident's record already read with the token, see ``Principal.profile``)."""
-    row = known if known is not None else await sql.fetch_one(_VERIFICATION_SQL, resident_id)
-    if row is None:
-        raise NotFound()
+    row = await accounts.own_record(resident_id, known)
     domain = row["email"].rpartition("@")[2].strip().lower()
     verified_at = sql.moment(row["verified_at"])
     assert verified_at is not None
