@@ -61,9 +61,9 @@ async def execute(sql: str, *params: Any) -> int:
 
 def moment(value: Any) -> datetime | None:
     """A datetime column as an aware UTC datetime (SQLite gives text, PostgreSQL a datetime)."""
-    if value is None or isinstance(value, datetime):
-        return value.astimezone(UTC) if isinstance(value, datetime) and value.tzinfo else value
-    parsed = datetime.fromisoformat(str(value))
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
