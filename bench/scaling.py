@@ -30,6 +30,7 @@ from bench.common import (
     write_report,
 )
 from bench.openmonth import _create_event
+from bench.voting import _create_campaign
 
 
 async def _one(database: str, workers: int, args: Any) -> tuple[Result, Result, list[str]]:
@@ -42,20 +43,7 @@ async def _one(database: str, workers: int, args: Any) -> tuple[Result, Result, 
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             event_id = await _create_event(http, organizer, "扩展测试：开放日",
                                            now + timedelta(days=3), args.places)
-            r = await http.post(
-                "/api/v1/campaigns",
-                headers={"Authorization": f"Bearer {admin}"},
-                json={
-                    "title": "扩展测试评选",
-                    "opens_at": (now - timedelta(hours=1)).isoformat(),
-                    "closes_at": (now + timedelta(hours=6)).isoformat(),
-                    "ballots_per_day": 1, "choices_per_ballot": 3,
-                    "public_weight": 0.7, "expert_weight": 0.3,
-                    "candidates": [{"title": f"开放活动 {i + 1}"} for i in range(12)],
-                },
-            )
-            r.raise_for_status()
-            campaign = r.json()
+            campaign = await _create_campaign(http, admin, "扩展测试评选", candidates=12)
             rush = await drive(
                 [server.spec("POST", f"/api/v1/events/{event_id}/registrations", token=t,
                              json={"companions": 0}, name="register") for t in tokens],

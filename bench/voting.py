@@ -37,6 +37,30 @@ from bench.common import (
 CANDIDATES = 8
 
 
+async def _create_campaign(
+    http: httpx.AsyncClient, admin: str, title: str, candidates: int = CANDIDATES
+) -> dict:
+    """An open campaign (1 ballot a day, up to 3 choices) whose window closes a little after
+    the load, so that the result can be checked."""
+    now = datetime.now(UTC)
+    r = await http.post(
+        "/api/v1/campaigns",
+        headers={"Authorization": f"Bearer {admin}"},
+        json={
+            "title": title,
+            "opens_at": (now - timedelta(hours=1)).isoformat(),
+            "closes_at": (now + timedelta(hours=6)).isoformat(),
+            "ballots_per_day": 1,
+            "choices_per_ballot": 3,
+            "public_weight": 0.7,
+            "expert_weight": 0.3,
+            "candidates": [{"title": f"开放活动 {i + 1}"} for i in range(candidates)],
+        },
+    )
+    r.raise_for_status()
+    return r.json()
+
+
 async def main() -> None:
     parser = bench_parser("Vote: ballots by distinct residents", residents=5000, concurrency=50)
     parser.add_argument("--repeat", type=int, default=500, help="second ballots the same day")
@@ -46,25 +70,8 @@ async def main() -> None:
     notes = []
     with start_server(args.database, args.workers) as server:
         admin = await staff_token(server, "bench-admin", "admin")
-        now = datetime.now(UTC)
-        # The window closes a little after the load so that the result can be checked.
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-            r = await http.post(
-                "/api/v1/campaigns",
-                headers={"Authorization": f"Bearer {admin}"},
-                json={
-                    "title": "性能测试评选",
-                    "opens_at": (now - timedelta(hours=1)).isoformat(),
-                    "closes_at": (now + timedelta(hours=6)).isoformat(),
-                    "ballots_per_day": 1,
-                    "choices_per_ballot": 3,
-                    "public_weight": 0.7,
-                    "expert_weight": 0.3,
-                    "candidates": [{"title": f"开放活动 {i + 1}"} for i in range(CANDIDATES)],
-                },
-            )
-            r.raise_for_status()
-            campaign = r.json()
+            campaign = await _create_campaign(http, admin, "性能测试评选")
         cids = [c["id"] for c in campaign["candidates"]]
         path = f"/api/v1/campaigns/{campaign['id']}/ballots"
 
