@@ -955,13 +955,8 @@ async def _register(
     existing: Registration | None = None
     for _attempt in range(3):
         ticket = new_ticket_code()
-        # Likely confirmed: build the ticket's files before the transaction (they cost CPU).
-        likely = event.taken + places <= event.capacity
-        attachments = _ticket_attachments(event, ticket) if likely else None
         try:
-            return await _register_once(
-                event, existing, dict(fields), ticket, attachments, now, staff
-            )
+            return await _register_once(event, existing, dict(fields), ticket, now, staff)
         except IntegrityError:
             # One registration per person per event: the unique constraint answered.
             existing = await Registration.get_or_none(event_id=event.id, person_key=key)
@@ -1001,11 +996,11 @@ async def _register_once(
     existing: Registration | None,
     fields: dict[str, Any],
     ticket: str,
-    attachments: list[notify.Attachment | notify.BuiltAttachment] | None,
     now: datetime,
     staff: Principal | None,
 ) -> Registration:
-    """One attempt, in one transaction: an exception anywhere rolls every part back."""
+    """One attempt, in one transaction: an exception anywhere rolls every part back. (The
+    ticket's files are cheap: the .ics is text, the QR code is drawn by the mail worker.)"""
     key, month, places = fields["person_key"], fields["month"], fields["places"]
     async with in_transaction():
         if await _take_event_places(event.id, places):
@@ -1021,7 +1016,7 @@ async def _register_once(
                 event,
                 "confirmed",
                 N_("报名成功：%(title)s"),
-                attachments or _ticket_attachments(event, ticket),
+                _ticket_attachments(event, ticket),
             )
         else:
             # A waiting person must still be able to accept an offer within the cap.
@@ -1145,7 +1140,6 @@ async def confirm_offer(actor: Principal | None, registration_id: int) -> Regist
     if registration.offered_until is None or registration.offered_until <= now:
         raise DomainError("offer_expired", "递补名额的确认期限已过。")
     ticket = new_ticket_code()
-    attachments = _ticket_attachments(event, ticket)
     async with in_transaction():
         if not await _take_month_places(
             registration.person_key, registration.month, registration.places
@@ -1163,7 +1157,7 @@ async def confirm_offer(actor: Principal | None, registration_id: int) -> Regist
             event,
             "confirmed",
             N_("报名成功：%(title)s"),
-            attachments,
+            _ticket_attachments(event, ticket),
         )
     return registration
 
