@@ -127,4 +127,28 @@ def wait_for_mail(mailbox: Mailbox, address: str, count: int = 1, timeout: float
     raise AssertionError(f"no mail for {address} within {timeout}s")
 
 
-__all__ = ["assert_accessible", "shutil", "wait_for_mail"]
+def create_staff(
+    live_server: LiveServer, username: str, role: str, unit: str | None, password: str
+) -> str:
+    """A staff account made the documented way (``canyu staff create ... --password-stdin``)
+    on the live server's database; returns an API token for it."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    args = [str(Path(sys.executable).parent / "canyu"), "staff", "create", username, "--role", role]
+    if unit:
+        args += ["--unit", unit]
+    subprocess.run(
+        [*args, "--password-stdin"], input=password + "\n", text=True, env=live_server.env,
+        check=True, capture_output=True, timeout=60,
+    )
+    r = httpx.post(
+        live_server.url + "/api/v1/staff/token", json={"username": username, "password": password}
+    )
+    assert r.status_code == 200, r.text
+    return r.json()["token"]
+
+
+__all__ = ["assert_accessible", "create_staff", "shutil", "wait_for_mail"]

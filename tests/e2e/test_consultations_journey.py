@@ -3,27 +3,20 @@ the adoption report is published and the commenter's mail arrives; axe finds not
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
 from conftest import code_in, text_of
-from e2e.conftest import assert_accessible, wait_for_mail
+from e2e.conftest import assert_accessible, create_staff, wait_for_mail
 
 PASSWORD = "correct horse battery"
 PERIOD = 40  # seconds: the live server runs on the real clock
 
 
-def _staff(live_server, username: str, role: str, unit: str) -> None:
-    canyu = str(Path(sys.executable).parent / "canyu")
-    subprocess.run(
-        [canyu, "staff", "create", username, "--role", role, "--unit", unit, "--password-stdin"],
-        input=PASSWORD.encode(), env=live_server.env, check=True, capture_output=True, timeout=60,
-    )
+def _staff(live_server, username: str, role: str, unit: str) -> str:
+    return create_staff(live_server, username, role, unit, PASSWORD)
 
 
 def _staff_sign_in(browser, live_server, username: str):
@@ -39,9 +32,8 @@ def _staff_sign_in(browser, live_server, username: str):
 
 
 def test_comment_to_adoption_report_journey(page, browser, live_server, e2e_mailbox):
-    _staff(live_server, "jt-org", "organizer", "区建设和交通委员会")
+    token = _staff(live_server, "jt-org", "organizer", "区建设和交通委员会")
     _staff(live_server, "jt-mod", "moderator", "区政务公开办")
-    token = httpx.post(live_server.url + "/api/v1/staff/token", json={"username": "jt-org", "password": PASSWORD}).json()["token"]
     now = datetime.now(UTC)
     closes_at = now + timedelta(seconds=PERIOD)
     r = httpx.post(

@@ -4,16 +4,13 @@ public meeting page; axe finds nothing on the way."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 
 from conftest import code_in, text_of
-from e2e.conftest import assert_accessible, wait_for_mail
+from e2e.conftest import assert_accessible, create_staff, wait_for_mail
 
 PASSWORD = "correct horse battery"
 WINDOW = 25  # seconds: the live server runs on the real clock
@@ -21,29 +18,7 @@ LINK = re.compile(r"(http://\S+/meetings/invitations/\S+)")
 
 
 def _staff(live_server, username: str, role: str = "organizer") -> str:
-    canyu = str(Path(sys.executable).parent / "canyu")
-    subprocess.run(
-        [
-            canyu,
-            "staff",
-            "create",
-            username,
-            "--role",
-            role,
-            "--unit",
-            "区建设和交通委员会",
-            "--password-stdin",
-        ],
-        input=PASSWORD.encode(),
-        env=live_server.env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    r = httpx.post(
-        live_server.url + "/api/v1/staff/token", json={"username": username, "password": PASSWORD}
-    )
-    return r.json()["token"]
+    return create_staff(live_server, username, role, "区建设和交通委员会", PASSWORD)
 
 
 def _api_resident(live_server, mailbox, address: str) -> dict:

@@ -5,17 +5,14 @@ nothing on the way."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from canyu.core.id_numbers import check_character
 from conftest import code_in
-from e2e.conftest import assert_accessible, wait_for_mail
+from e2e.conftest import assert_accessible, create_staff, wait_for_mail
 
 STAFF_PASSWORD = "id-check-e2e-2026"
 FIRST17 = "31011519881109217"
@@ -25,29 +22,7 @@ MASKED = ID_NUMBER[:4] + "*" * 10 + ID_NUMBER[-4:]
 
 @pytest.fixture(scope="module")
 def event(live_server):
-    canyu = str(Path(sys.executable).parent / "canyu")
-    subprocess.run(
-        [
-            canyu,
-            "staff",
-            "create",
-            "shuiwu",
-            "--role",
-            "organizer",
-            "--unit",
-            "区水务局",
-            "--password-stdin",
-        ],
-        input=STAFF_PASSWORD + "\n",
-        text=True,
-        env=live_server.env,
-        check=True,
-        capture_output=True,
-    )
-    token = httpx.post(
-        live_server.url + "/api/v1/staff/token",
-        json={"username": "shuiwu", "password": STAFF_PASSWORD},
-    ).json()["token"]
+    token = create_staff(live_server, "shuiwu", "organizer", "区水务局", STAFF_PASSWORD)
     now = datetime.now(UTC)
     r = httpx.post(
         live_server.url + "/api/v1/events",

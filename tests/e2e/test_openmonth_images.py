@@ -5,13 +5,10 @@ and axe finds nothing."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from e2e.conftest import assert_accessible
+from e2e.conftest import assert_accessible, create_staff
 from images import png
 
 STAFF_PASSWORD = "open-month-images-2026"
@@ -20,12 +17,7 @@ PHONE = 360
 
 @pytest.fixture(scope="module")
 def organizer(live_server):
-    subprocess.run(
-        [str(Path(sys.executable).parent / "canyu"), "staff", "create", "tupian", "--role",
-         "organizer", "--unit", "区档案馆", "--password-stdin"],
-        input=STAFF_PASSWORD + "\n", text=True, env=live_server.env, check=True,
-        capture_output=True,
-    )  # fmt: skip
+    create_staff(live_server, "tupian", "organizer", "区档案馆", STAFF_PASSWORD)
     return "tupian"
 
 

@@ -3,46 +3,21 @@ offered the place and confirms → staff check in the ticket. axe finds nothing 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import expect
 
 from conftest import code_in, text_of
-from e2e.conftest import assert_accessible, wait_for_mail
+from e2e.conftest import assert_accessible, create_staff, wait_for_mail
 
 STAFF_PASSWORD = "open-month-e2e-2026"
 
 
 @pytest.fixture(scope="module")
 def event(live_server):
-    canyu = str(Path(sys.executable).parent / "canyu")
-    subprocess.run(
-        [
-            canyu,
-            "staff",
-            "create",
-            "chengyun",
-            "--role",
-            "organizer",
-            "--unit",
-            "区城运中心",
-            "--password-stdin",
-        ],
-        input=STAFF_PASSWORD + "\n",
-        text=True,
-        env=live_server.env,
-        check=True,
-        capture_output=True,
-    )
-    token = httpx.post(
-        live_server.url + "/api/v1/staff/token",
-        json={"username": "chengyun", "password": STAFF_PASSWORD},
-    ).json()["token"]
+    token = create_staff(live_server, "chengyun", "organizer", "区城运中心", STAFF_PASSWORD)
     now = datetime.now(UTC)
     r = httpx.post(
         live_server.url + "/api/v1/events",
