@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from canyu.audit.models import AuditEntry
-from canyu.core import clock
+from canyu.core import clock, sql
 from canyu.core.i18n import N_
 from canyu.core.permissions import Principal
 from canyu.core.ratelimit import network_of
@@ -70,17 +70,47 @@ async def record(
 ) -> AuditEntry:
     """Append one entry. Call it inside the transaction of the action it records."""
     return await AuditEntry.create(
-        at=clock.now(),
-        actor_kind=actor.kind if actor else ("anon" if ip else "system"),
-        actor_id=actor.id if actor else None,
-        actor_label=(actor.name if actor else "")[:80],
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id or "")[:64],
-        unit_id=unit_id,
-        network_hash=keyed_hash("audit-network", network_of(ip))[:16] if ip else "",
-        details=details,
+        **_values(action, actor, target_type, target_id, unit_id, ip, details)
     )
+
+
+def record_statement(
+    action: str,
+    actor: Principal | None = None,
+    *,
+    target_type: str = "",
+    target_id: Any = "",
+    unit_id: int | None = None,
+    ip: str | None = None,
+    **details: Any,
+) -> sql.Statement:
+    """``record`` as a statement of a transaction program (``core.sql.run``)."""
+    return sql.insert_statement(
+        AuditEntry, _values(action, actor, target_type, target_id, unit_id, ip, details)
+    )
+
+
+def _values(
+    action: str,
+    actor: Principal | None,
+    target_type: str,
+    target_id: Any,
+    unit_id: int | None,
+    ip: str | None,
+    details: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "at": clock.now(),
+        "actor_kind": actor.kind if actor else ("anon" if ip else "system"),
+        "actor_id": actor.id if actor else None,
+        "actor_label": (actor.name if actor else "")[:80],
+        "action": action,
+        "target_type": target_type,
+        "target_id": str(target_id or "")[:64],
+        "unit_id": unit_id,
+        "network_hash": keyed_hash("audit-network", network_of(ip))[:16] if ip else "",
+        "details": details,
+    }
 
 
 async def entries(

@@ -7,6 +7,12 @@ both understand ``RETURNING`` and ``ON CONFLICT``); for PostgreSQL the placehold
 current transaction when there is one (``in_transaction()`` routes ``connections.get``), so a
 raw statement and ORM calls inside the same block commit or roll back together.
 
+A **program** (:func:`run`) is a whole transaction written as a generator that yields
+statements and receives their results: on SQLite it runs in one call on the database thread
+(``BEGIN IMMEDIATE`` … ``COMMIT``, one crossing between threads instead of one per statement),
+on PostgreSQL statement by statement in ``in_transaction()``. The same code, so both backends
+apply the same rules.
+
 Datetimes are passed as aware UTC ``datetime`` objects: asyncpg takes them as they are, and
 SQLite stores them as ``isoformat(" ")`` text (the adapter Tortoise registers), the same form
 the ORM writes, so comparisons between the two agree. Values read back from SQLite are text:
@@ -15,17 +21,24 @@ use :func:`moment` to turn a column into a ``datetime`` on both backends.
 
 from __future__ import annotations
 
+import contextvars
 import re
+import sqlite3
+from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tortoise import connections, fields
+from tortoise.backends.base.client import TransactionalDBClient
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.models import Model
+from tortoise.transactions import in_transaction
 
 from canyu.core import clock, db
 
 M = TypeVar("M", bound=Model)
+T = TypeVar("T")
 
 _PLACEHOLDER = re.compile(r"\?")
 _PG_CACHE: dict[str, str] = {}
@@ -139,10 +152,154 @@ async def insert(model: type[M], values: dict[str, Any]) -> M:
     plan = _plan(model)
     row = await fetch_one(plan.sql_returning, *_values(model, plan, values))
     assert row is not None
-    return model._init_from_db(**row)
+    return from_row(model, row)
 
 
 async def insert_only(model: type[Model], values: dict[str, Any]) -> None:
     """INSERT one row without reading it back."""
     plan = _plan(model)
     await execute(plan.sql, *_values(model, plan, values))
+
+
+# --- programs: one transaction, one crossing to SQLite's thread ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of a program; the program receives its rows (as dicts) or, with
+    ``count``, how many rows it changed."""
+
+    sql: str
+    params: tuple[Any, ...]
+    count: bool = False
+
+
+def rows(sql: str, *params: Any) -> Statement:
+    return Statement(sql, params)
+
+
+def changes(sql: str, *params: Any) -> Statement:
+    return Statement(sql, params, count=True)
+
+
+Program = Generator[Statement, Any, T]
+
+
+def insert_statement(
+    model: type[Model], values: dict[str, Any], *, returning: bool = False,
+    skip_conflict: bool = False,
+) -> Statement:
+    """The INSERT of one row for a program; ``skip_conflict`` adds ``ON CONFLICT DO NOTHING``
+    (any unique constraint: no row comes back instead of an error, and the transaction goes
+    on, on both backends); ``returning`` reads the stored row back."""
+    plan = _plan(model)
+    text = plan.sql + (" ON CONFLICT DO NOTHING" if skip_conflict else "")
+    if returning:
+        return rows(text + " RETURNING *", *_values(model, plan, values))
+    return changes(text, *_values(model, plan, values))
+
+
+async def run(program: Program[T]) -> T:
+    """Run ``program`` as one transaction and return what it returns.
+
+    An exception raised by the program or by one of its statements rolls the whole
+    transaction back and reaches the caller (a unique violation as Tortoise's
+    ``IntegrityError``, as with the ORM). Inside an ``in_transaction()`` block the program
+    becomes a savepoint of that transaction. The program may compute (validate, render a
+    mail, build model instances from rows) but not await: it runs on the database's thread on
+    SQLite, with the caller's context variables."""
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "sqlite":
+        return await _run_async(conn, program)
+    nested = isinstance(conn, TransactionalDBClient)
+    async with conn._lock:
+        if conn._connection is None:
+            await conn.create_connection(with_db=True)
+        thread = conn._connection
+        ctx = contextvars.copy_context()
+        try:
+            return await thread._execute(ctx.run, _run_sqlite, thread._conn, program, nested)
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+
+
+def _run_sqlite(conn: sqlite3.Connection, program: Program[T], nested: bool) -> T:
+    """On SQLite's thread: the whole transaction in one call. ``BEGIN IMMEDIATE`` takes the
+    write lock first, so a transaction never has to upgrade a read lock (and never fails
+    with "database is locked" half-way)."""
+    conn.execute("SAVEPOINT canyu_program" if nested else "BEGIN IMMEDIATE")
+    try:
+        statement = next(program)
+        while True:
+            if statement.count:
+                before = conn.total_changes
+                conn.execute(statement.sql, statement.params)
+                result: Any = conn.total_changes - before
+            else:
+                result = [dict(row) for row in conn.execute(statement.sql, statement.params)]
+            statement = program.send(result)
+    except StopIteration as done:
+        conn.execute("RELEASE canyu_program" if nested else "COMMIT")
+        return done.value
+    except BaseException:
+        if nested:
+            conn.execute("ROLLBACK TO canyu_program")
+            conn.execute("RELEASE canyu_program")
+        elif conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        program.close()
+
+
+async def _run_async(conn: Any, program: Program[T]) -> T:
+    async with in_transaction(conn.connection_name) as tx:
+        try:
+            statement = next(program)
+            while True:
+                text, params = _dialect_sql(statement.sql), list(statement.params)
+                if statement.count:
+                    result: Any = await tx._translate_exceptions(_pg_changes, text, params)
+                else:
+                    result = await tx.execute_query_dict(text, params)
+                statement = program.send(result)
+        except StopIteration as done:
+            return done.value
+        finally:
+            program.close()
+
+
+async def _pg_changes(client: Any, text: str, params: list[Any]) -> int:
+    """How many rows a statement changed, from asyncpg's command tag ("UPDATE 3", "INSERT 0 1":
+    the count is the last word; Tortoise's ``execute_query`` reads the second, which for an
+    INSERT is always 0)."""
+    async with client.acquire_connection() as connection:
+        tag = await connection.execute(text, *params)
+    last = (tag or "").rpartition(" ")[2]
+    return int(last) if last.isdigit() else 0
+
+
+_DATETIME_COLUMNS: dict[type[Model], tuple[str, ...]] = {}
+
+
+def from_row(cls: type[M], row: dict[str, Any]) -> M:
+    """A model instance from a row read by hand (``SELECT *`` or ``RETURNING *``): datetime
+    text from SQLite is parsed with ``datetime.fromisoformat`` (the ORM's own parser costs
+    ten times more, and every registration reads two rows)."""
+    columns = _DATETIME_COLUMNS.get(cls)
+    if columns is None:
+        meta = cls._meta
+        columns = _DATETIME_COLUMNS[cls] = tuple(
+            column for column in meta.db_fields
+            if isinstance(
+                meta.fields_map[meta.fields_db_projection_reverse.get(column, column)],
+                fields.DatetimeField,
+            )
+        )
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, str):
+            row[column] = moment(value)
+    return cls._init_from_db(**row)

@@ -98,14 +98,28 @@ async def queue_mail(
     """Write one mail to the outbox. Call it inside the transaction of the change it reports.
 
     ``template`` names ``templates/mail/<template>.txt`` (and optionally ``.html``);
-    ``subject`` is a Chinese msgid, translated in the current locale. One INSERT (no ORM
-    query building: every registration, code request and ballot receipt passes here)."""
+    ``subject`` is a Chinese msgid, translated in the current locale."""
+    statement = mail_statement(to, template, subject, context, attachments, kind)
+    await sql.execute(statement.sql, *statement.params)
+
+
+def mail_statement(
+    to: str,
+    template: str,
+    subject: str,
+    context: dict | None = None,
+    attachments: list[Attachment | BuiltAttachment] | None = None,
+    kind: str = "",
+) -> sql.Statement:
+    """The outbox INSERT of one mail (rendered now), for a transaction program
+    (``core.sql.run``); ``queue_mail`` runs it directly. Every registration, code request and
+    ballot receipt passes here, hence one hand-written INSERT and no ORM query building."""
     ctx = {"base_url": _base_url, "absolute_url": absolute_url, **(context or {})}
     body_text = render_string(f"mail/{template}.txt", ctx)
     body_html = render_string(f"mail/{template}.html", ctx) if _has_html(template) else ""
     now = clock.now()
     files = [_stored(a) for a in attachments or []]
-    await sql.insert_only(
+    return sql.insert_statement(
         OutboxMail,
         {
             "to_addr": to,

@@ -9,6 +9,7 @@ event's capacity.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -756,17 +757,18 @@ def _mail_context(event: OpenEvent, registration: Registration, **extra: Any) ->
     }
 
 
-async def _mail(
+def _mail_statement(
     registration: Registration,
     event: OpenEvent,
     template: str,
     subject: str,
     attachments: list[notify.Attachment | notify.BuiltAttachment] | None = None,
     **extra: Any,
-) -> None:
+) -> sql.Statement | None:
+    """The outbox row of a mail to the registrant (none without an address)."""
     if not registration.email:
-        return
-    await notify.queue_mail(
+        return None
+    return notify.mail_statement(
         to=registration.email,
         template=f"openmonth_{template}",
         subject=subject,
@@ -776,6 +778,19 @@ async def _mail(
         attachments=attachments,
         kind=f"openmonth_{template}",
     )
+
+
+async def _mail(
+    registration: Registration,
+    event: OpenEvent,
+    template: str,
+    subject: str,
+    attachments: list[notify.Attachment | notify.BuiltAttachment] | None = None,
+    **extra: Any,
+) -> None:
+    statement = _mail_statement(registration, event, template, subject, attachments, **extra)
+    if statement is not None:
+        await sql.execute(statement.sql, *statement.params)
 
 
 _EVENT_SQL = "SELECT * FROM openmonth_event WHERE id = ? AND published = ?"
@@ -815,23 +830,9 @@ async def register(
     confirmed places (422).
     """
     actor = require_resident(actor)
-    # The rush passes here: both reads are hand-written (core.sql), the model built from the row.
-    row = await sql.fetch_one(_EVENT_SQL, event_id, True)
-    if row is None:
-        raise NotFound("找不到这个活动。")
-    event = OpenEvent._init_from_db(**row)
     person = await _person_of(actor)
-    return await _register(
-        event,
-        person,
-        companions,
-        child_companions,
-        guardian_consent,
-        source,
-        None,
-        id_number,
-        id_number_consent,
-    )
+    ask = _Ask(companions, child_companions, guardian_consent, source, id_number, id_number_consent)
+    return await _register(event_id, person, ask, None)
 
 
 async def register_by_phone(
@@ -884,31 +885,57 @@ async def register_by_phone(
             )
     if not event.published:
         raise NotFound("找不到这个活动。")
-    return await _register(
-        event,
-        person,
-        companions,
-        child_companions,
-        guardian_consent,
-        "phone",
-        actor,
-        id_number,
-        id_number_consent,
+    ask = _Ask(
+        companions, child_companions, guardian_consent, "phone", id_number, id_number_consent
     )
+    return await _register(event.id, person, ask, actor)
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """What a registration asks for, as sent (validated against the event in the program)."""
+
+    companions: Any
+    child_companions: Any
+    guardian_consent: Any
+    source: str
+    id_number: Any
+    id_number_consent: Any
 
 
 async def _register(
-    event: OpenEvent,
-    person: dict[str, Any],
-    companions: Any,
-    child_companions: Any,
-    guardian_consent: Any,
-    source: str,
-    staff: Principal | None,
-    id_number: Any = None,
-    id_number_consent: Any = False,
+    event_id: int, person: dict[str, Any], ask: _Ask, staff: Principal | None
 ) -> Registration:
-    now = clock.now()
+    """Run the registration program; its IntegrityError (a unique constraint answered: the
+    person's own registration of this event, an ID number already used, or a ticket code
+    drawn twice) is sorted out here, outside the transaction, and the program runs again
+    where that is right (a cancelled registration is revived)."""
+    existing_id: int | None = None
+    for attempt in range(3):
+        program = _registration_program(
+            event_id, person, ask, staff, existing_id, new_ticket_code(), clock.now()
+        )
+        try:
+            return await sql.run(program)
+        except IntegrityError:
+            key = person["person_key"]
+            existing = await Registration.get_or_none(event_id=event_id, person_key=key)
+            if existing is not None and existing.status not in ("cancelled", "expired"):
+                raise _already_registered() from None
+            event = await OpenEvent.get(id=event_id)
+            if event.id_check:
+                _sealed, id_hash = _sealed_id_number(event, ask.id_number, ask.id_number_consent)
+                await _check_id_number_free(event_id, key, id_hash)
+            if existing is None and attempt == 2:
+                raise  # not the person's registration (three ticket collisions?): a real fault
+            existing_id = existing.id if existing is not None else None
+    raise _already_registered()
+
+
+def _registration_fields(
+    event: OpenEvent, person: dict[str, Any], ask: _Ask, now: datetime
+) -> dict[str, Any]:
+    """Every check that needs no query, and the registration's columns. Refusals raise."""
     if event.cancelled_at is not None:
         raise DomainError("event_cancelled", "此活动已取消。")
     if not registration_open(event, now):
@@ -920,20 +947,18 @@ async def _register(
             )
         raise DomainError("registration_closed", "报名已截止。")
     n_companions, n_children = _parse_companions(
-        companions, child_companions, guardian_consent, event
+        ask.companions, ask.child_companions, ask.guardian_consent, event
     )
     if event.min_age and person.get("birth_year"):
         age = clock.local(event.starts_at).year - int(person["birth_year"])
         if age < event.min_age:
             raise DomainError("under_age", "本活动要求参加者年满 %(n)s 周岁。", n=event.min_age)
     places = 1 + n_companions
-    key, month = person["person_key"], _month_of(event)
     if places > RULES.places_per_month:
         raise _monthly_limit_error()
-    # Before the transaction, without a query: validation and encryption hold no lock.
-    sealed_id, id_hash = _sealed_id_number(event, id_number, id_number_consent)
-    fields = {
-        "person_key": key,
+    sealed_id, id_hash = _sealed_id_number(event, ask.id_number, ask.id_number_consent)
+    return {
+        "person_key": person["person_key"],
         "resident_id": person["resident_id"],
         "name": person["name"] or "",
         "phone": person["phone"] or "",
@@ -941,9 +966,9 @@ async def _register(
         "places": places,
         "companions": n_companions,
         "child_companions": n_children,
-        "guardian_consent": bool(guardian_consent) and n_children > 0,
-        "month": month,
-        "source": source,
+        "guardian_consent": bool(ask.guardian_consent) and n_children > 0,
+        "month": _month_of(event),
+        "source": ask.source,
         "offered_until": None,
         "cancelled_at": None,
         "checked_in_at": None,
@@ -952,31 +977,18 @@ async def _register(
         "id_number_encrypted": sealed_id,
         "id_number_hash": id_hash,
     }
-    existing: Registration | None = None
-    for _attempt in range(3):
-        ticket = new_ticket_code()
-        try:
-            return await _register_once(event, existing, dict(fields), ticket, now, staff)
-        except IntegrityError:
-            # One registration per person per event: the unique constraint answered.
-            existing = await Registration.get_or_none(event_id=event.id, person_key=key)
-            if existing is not None and existing.status not in ("cancelled", "expired"):
-                raise _already_registered() from None
-            if id_hash is not None:
-                await _check_id_number_free(event.id, key, id_hash)
-            if existing is None and _attempt == 2:
-                raise  # not the person's registration (three ticket collisions?): a real fault
-    raise _already_registered()
 
 
 def _already_registered() -> Conflict:
     return Conflict("already_registered", "您已报名此活动，不能重复报名。")
 
 
-async def _check_id_number_free(event_id: int, person_key: str, id_hash: str) -> None:
+async def _check_id_number_free(event_id: int, person_key: str, id_hash: str | None) -> None:
     """One ID number registers once per event (the unique (event, hash) constraint), whoever
     brings it: another person's active registration with it is a conflict, and another
     person's cancelled or expired one gives the hash up, so the number may register again."""
+    if id_hash is None:
+        return
     other = await Registration.get_or_none(event_id=event_id, id_number_hash=id_hash)
     if other is None or other.person_key == person_key:
         return
@@ -991,64 +1003,79 @@ async def _check_id_number_free(event_id: int, person_key: str, id_hash: str) ->
     )
 
 
-async def _register_once(
-    event: OpenEvent,
-    existing: Registration | None,
-    fields: dict[str, Any],
+def _registration_program(
+    event_id: int,
+    person: dict[str, Any],
+    ask: _Ask,
+    staff: Principal | None,
+    existing_id: int | None,
     ticket: str,
     now: datetime,
-    staff: Principal | None,
-) -> Registration:
-    """One attempt, in one transaction: an exception anywhere rolls every part back. (The
-    ticket's files are cheap: the .ics is text, the QR code is drawn by the mail worker.)"""
+) -> sql.Program[Registration]:
+    """报名, as one transaction (``core.sql.run``; on SQLite one call on the database thread,
+    which is what lets the rush go fast): read the event, check the request, take places or
+    join the waiting list, write the registration, count the person's monthly places, queue
+    the mail (the .ics is text; the QR code is drawn by the mail worker). A refusal anywhere
+    rolls every part back."""
+    found = yield sql.rows(_EVENT_SQL, event_id, True)
+    if not found:
+        raise NotFound("找不到这个活动。")
+    event = sql.from_row(OpenEvent, found[0])
+    fields = _registration_fields(event, person, ask, now)
     key, month, places = fields["person_key"], fields["month"], fields["places"]
-    async with in_transaction():
-        if await _take_event_places(event.id, places):
-            fields.update(status="confirmed", ticket_code=ticket, confirmed_at=now)
-        else:
-            fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
-        registration = await _write_registration(event.id, existing, fields, now)
-        if registration.status == "confirmed":
-            if not await _take_month_places(key, month, places):
-                raise _monthly_limit_error()
-            await _mail(
-                registration,
-                event,
-                "confirmed",
-                N_("报名成功：%(title)s"),
-                _ticket_attachments(event, ticket),
-            )
-        else:
-            # A waiting person must still be able to accept an offer within the cap.
-            held = await sql.fetch_one(_MONTH_HELD_SQL, key, month)
-            if (held["places"] if held else 0) + places > RULES.places_per_month:
-                raise _monthly_limit_error()
-            await _mail(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
-        if staff is not None:
-            await audit.record(
-                "openmonth.phone_registration",
-                staff,
-                target_type="registration",
-                target_id=registration.id,
-                unit_id=event.unit_id,
-                status=registration.status,
-            )
+    if (yield sql.changes(_TAKE_PLACES_SQL, places, event.id, places)):
+        fields.update(status="confirmed", ticket_code=ticket, confirmed_at=now)
+    else:
+        fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
+    if existing_id is None:
+        stored = yield sql.insert_statement(
+            Registration, {**fields, "event_id": event.id, "created_at": now}, returning=True
+        )
+    else:
+        # The person's cancelled or expired registration of this event comes back to life.
+        stored = yield sql.rows(_revive_sql(tuple(fields)), now, *fields.values(), existing_id)
+        if not stored:
+            raise _already_registered()
+    registration = sql.from_row(Registration, stored[0])
+    if registration.status == "confirmed":
+        if not (yield sql.rows(_MONTH_UPSERT, key, month, places, RULES.places_per_month)):
+            raise _monthly_limit_error()
+        mail = _mail_statement(
+            registration,
+            event,
+            "confirmed",
+            N_("报名成功：%(title)s"),
+            _ticket_attachments(event, ticket),
+        )
+    else:
+        # A waiting person must still be able to accept an offer within the cap.
+        held = yield sql.rows(_MONTH_HELD_SQL, key, month)
+        if (held[0]["places"] if held else 0) + places > RULES.places_per_month:
+            raise _monthly_limit_error()
+        mail = _mail_statement(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
+    if mail is not None:
+        yield mail
+    if staff is not None:
+        yield audit.record_statement(
+            "openmonth.phone_registration",
+            staff,
+            target_type="registration",
+            target_id=registration.id,
+            unit_id=event.unit_id,
+            status=registration.status,
+        )
     return registration
 
 
-async def _write_registration(
-    event_id: int, existing: Registration | None, fields: dict[str, Any], now: datetime
-) -> Registration:
-    """Insert under the unique constraint (its IntegrityError rolls the attempt back), or
-    revive the person's cancelled registration."""
-    if existing is None:
-        return await sql.insert(Registration, {**fields, "event_id": event_id, "created_at": now})
-    changed = await Registration.filter(id=existing.id, status__in=("cancelled", "expired")).update(
-        created_at=now, **fields
+@functools.cache
+def _revive_sql(columns: tuple[str, ...]) -> str:
+    """UPDATE of a cancelled or expired registration with new values (``columns`` are the
+    column names of ``_registration_fields``, never input)."""
+    assignments = ", ".join(f"{column} = ?" for column in ("created_at", *columns))
+    return (
+        f"UPDATE openmonth_registration SET {assignments} "  # noqa: S608 (column names)
+        "WHERE id = ? AND status IN ('cancelled', 'expired') RETURNING *"
     )
-    if not changed:
-        raise _already_registered()
-    return await Registration.get(id=existing.id)
 
 
 async def _owned(actor: Principal | None, registration_id: int) -> tuple[Registration, OpenEvent]:

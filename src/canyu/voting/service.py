@@ -522,57 +522,78 @@ async def cast_ballot(
         )
     pow_result, signature = check_pow(pow_payload, pow_difficulty)
     who = await verification_of(me.id, me.profile)
+    audit_values = {
+        "network_hash": _network_hash(ip),
+        "agent_hash": _agent_hash(user_agent),
+        "seconds_since_verification": max(0, int((now - who.verified_at).total_seconds())),
+        "pow_result": pow_result,
+        "disposable_domain": who.mail_domain in DISPOSABLE_DOMAINS,
+    }
+    return await sql.run(_ballot_program(campaign, ids, who, me.id, now, signature, audit_values))
+
+
+_CAST_TODAY_SQL = (
+    "SELECT COUNT(*) AS n FROM vote_ballot "
+    "WHERE campaign_id = ? AND identity_hmac = ? AND local_day = ?"
+)
+
+
+def _ballot_program(
+    campaign: Campaign,
+    ids: list[int],
+    who: Verification,
+    resident_id: int,
+    now: datetime,
+    signature: str | None,
+    audit_values: dict[str, Any],
+) -> sql.Program[Ballot]:
+    """One ballot as one transaction (``core.sql.run``; every ballot of the vote passes
+    here): the proof of work spent once, the ballot in the first free slot of the day under
+    the unique key (campaign, identity, local day, slot) (a slot taken meanwhile by a
+    concurrent ballot is skipped, never counted twice), its choices and its audit row."""
+    if signature:
+        spent = yield sql.insert_statement(
+            PowUse, {"signature": signature, "used_at": now}, skip_conflict=True
+        )
+        if not spent:
+            raise _pow_error()
     day = clock.local(now).date()
     start = 0
     if campaign.ballots_per_day > 1:
         # Only a hint of where to start: the unique key, not this count, decides.
-        start = await Ballot.filter(
-            campaign_id=campaign.id, identity_hmac=who.identity_hmac, local_day=day
-        ).count()
-    since = max(0, int((now - who.verified_at).total_seconds()))
+        counted = yield sql.rows(_CAST_TODAY_SQL, campaign.id, who.identity_hmac, day)
+        start = int(counted[0]["n"])
+    stored: list[dict[str, Any]] = []
     for slot in range(start, campaign.ballots_per_day):
-        try:
-            async with in_transaction():
-                if signature:
-                    try:
-                        async with in_transaction():
-                            await PowUse.create(signature=signature, used_at=now)
-                    except IntegrityError:
-                        raise _pow_error() from None
-                # Hand-written statements (core.sql): every ballot of the vote passes here.
-                ballot = await sql.insert(
-                    Ballot,
-                    {
-                        "campaign_id": campaign.id,
-                        "identity_hmac": who.identity_hmac,
-                        "resident_id": me.id,
-                        "local_day": day,
-                        "slot": slot,
-                        "cast_at": now,
-                    },
-                )
-                choices = [v for cid in ids for v in (ballot.id, cid, campaign.id)]
-                await sql.execute(_choices_sql(len(ids)), *choices)
-                await sql.insert_only(
-                    BallotAudit,
-                    {
-                        "ballot_id": ballot.id,
-                        "campaign_id": campaign.id,
-                        "network_hash": _network_hash(ip),
-                        "agent_hash": _agent_hash(user_agent),
-                        "seconds_since_verification": since,
-                        "pow_result": pow_result,
-                        "disposable_domain": who.mail_domain in DISPOSABLE_DOMAINS,
-                    },
-                )
-            return ballot
-        except IntegrityError:
-            continue
-    raise Conflict(
-        "daily_limit",
-        "您今天在这个评选中的投票次数已用完，请明天再来。",
-        limit=campaign.ballots_per_day,
+        stored = yield sql.insert_statement(
+            Ballot,
+            {
+                "campaign_id": campaign.id,
+                "identity_hmac": who.identity_hmac,
+                "resident_id": resident_id,
+                "local_day": day,
+                "slot": slot,
+                "cast_at": now,
+            },
+            returning=True,
+            skip_conflict=True,
+        )
+        if stored:
+            break
+    if not stored:
+        raise Conflict(
+            "daily_limit",
+            "您今天在这个评选中的投票次数已用完，请明天再来。",
+            limit=campaign.ballots_per_day,
+        )
+    ballot = sql.from_row(Ballot, stored[0])
+    yield sql.changes(
+        _choices_sql(len(ids)), *[v for cid in ids for v in (ballot.id, cid, campaign.id)]
     )
+    yield sql.insert_statement(
+        BallotAudit, {"ballot_id": ballot.id, "campaign_id": campaign.id, **audit_values}
+    )
+    return ballot
 
 
 async def ballots_today(resident_id: int, campaign: Campaign) -> int:

@@ -1,0 +1,104 @@
+"""core.sql.run: a transaction written as a generator, one call on SQLite's thread, statement by
+statement on PostgreSQL. Real databases (the ``db`` fixture: SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from canyu.core import clock, i18n, sql
+from canyu.voting.models import PowUse
+
+pytestmark = pytest.mark.usefixtures("db")
+
+_COUNT = "SELECT COUNT(*) AS n FROM vote_pow_use"
+
+
+def _spend(signature: str, *, fail_after: bool = False) -> sql.Program[dict]:
+    inserted = yield sql.insert_statement(
+        PowUse, {"signature": signature, "used_at": clock.now()}, skip_conflict=True
+    )
+    rows = yield sql.rows("SELECT * FROM vote_pow_use WHERE signature = ?", signature)
+    if fail_after:
+        raise RuntimeError("crash after the insert")
+    return {"inserted": inserted, "row": rows[0] if rows else None}
+
+
+async def _count() -> int:
+    return int((await sql.fetch_one(_COUNT))["n"])
+
+
+async def test_a_program_commits_and_returns_what_it_returns():
+    done = await sql.run(_spend("a"))
+    assert done["inserted"] == 1 and done["row"]["signature"] == "a"
+    assert await _count() == 1
+    # ON CONFLICT DO NOTHING: no row changed, the transaction goes on and commits.
+    again = await sql.run(_spend("a"))
+    assert again["inserted"] == 0 and again["row"]["id"] == done["row"]["id"]
+    assert await _count() == 1
+
+
+async def test_an_exception_rolls_every_statement_back():
+    with pytest.raises(RuntimeError, match="crash"):
+        await sql.run(_spend("b", fail_after=True))
+    assert await _count() == 0
+    # The connection is usable afterwards (no transaction left open).
+    assert (await sql.run(_spend("b")))["inserted"] == 1
+
+
+def _duplicate() -> sql.Program[None]:
+    yield sql.insert_statement(PowUse, {"signature": "dup", "used_at": clock.now()})
+    yield sql.insert_statement(PowUse, {"signature": "dup", "used_at": clock.now()})
+
+
+async def test_a_unique_violation_is_the_orms_integrity_error_and_keeps_nothing():
+    with pytest.raises(IntegrityError):
+        await sql.run(_duplicate())
+    assert await _count() == 0
+
+
+async def test_inside_a_transaction_a_program_is_a_savepoint():
+    async with in_transaction():
+        await PowUse.create(signature="outer", used_at=clock.now())
+        with pytest.raises(RuntimeError):
+            await sql.run(_spend("inner", fail_after=True))
+        assert (await sql.run(_spend("kept")))["inserted"] == 1
+    assert sorted(await PowUse.all().values_list("signature", flat=True)) == ["kept", "outer"]
+
+
+async def test_an_outer_rollback_takes_the_programs_rows_with_it():
+    with pytest.raises(RuntimeError):
+        async with in_transaction():
+            await sql.run(_spend("c"))
+            raise RuntimeError("outer fails")
+    assert await _count() == 0
+
+
+async def test_concurrent_programs_are_serialized_and_counted_exactly():
+    results = await asyncio.gather(*(sql.run(_spend(f"s{i % 20}")) for i in range(100)))
+    assert sum(r["inserted"] for r in results) == 20
+    assert await _count() == 20
+
+
+def _translated() -> sql.Program[str]:
+    yield sql.rows(_COUNT)
+    return i18n.gettext("报名已截止。")
+
+
+async def test_the_clock_and_context_variables_of_the_caller_reach_the_program():
+    clock.freeze(datetime(2026, 10, 8, 1, 2, 3, tzinfo=UTC))
+    done = await sql.run(_spend("t"))
+    assert sql.moment(done["row"]["used_at"]) == datetime(2026, 10, 8, 1, 2, 3, tzinfo=UTC)
+    row = await PowUse.get(signature="t")
+    assert sql.from_row(PowUse, dict(done["row"])).used_at == row.used_at
+    # The request's language (a context variable) holds on SQLite's thread too.
+    token = i18n.set_locale("en")
+    try:
+        english = await sql.run(_translated())
+    finally:
+        i18n._locale.reset(token)
+    assert english != "报名已截止。" and await sql.run(_translated()) == "报名已截止。"
