@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from limits.aio.storage import MemoryStorage
 
 from canyu.core import clock, masking, security, workdays
 from canyu.core.errors import RateLimited
@@ -59,6 +60,26 @@ async def test_rate_limits_refuse_past_the_rule_and_scale():
     scaled = RateLimiter(scale=100)
     for _ in range(300):
         await scaled.hit("t", "3/minute", "k")
+
+
+async def test_in_process_counters_are_swept_twice_a_minute_not_after_every_hit():
+    # The hook the sweep throttling overrides must exist in the installed limits release.
+    assert hasattr(MemoryStorage, "_MemoryStorage__schedule_expiry")
+    limiter = RateLimiter(scale=1)
+    storage = limiter.storage
+    for i in range(500):
+        await limiter.hit("t", "2/minute", f"key-{i}")
+    assert storage.timer is None  # no walk over every key after each hit
+    with pytest.raises(RateLimited):  # and the limits hold
+        for _ in range(2):
+            await limiter.hit("t", "2/minute", "key-7")
+    storage._last_sweep -= storage.SWEEP_SECONDS
+    for key in list(storage.expirations)[:100]:
+        storage.expirations[key] = 0  # expired
+    await limiter.hit("t", "2/minute", "key-new")
+    assert storage.timer is not None
+    await storage.timer
+    assert len(storage.expirations) < 500
 
 
 def _redis_up() -> bool:
