@@ -50,6 +50,25 @@ def apps_with_models() -> list[str]:
     return labels
 
 
+async def _keep_session(connection: Any) -> None:
+    """asyncpg's pool runs ``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET
+    ALL`` on every connection given back (one more round trip for each query outside a
+    transaction and each transaction). Canyu takes no advisory locks, keeps no cursors open
+    across queries, listens to nothing and changes no session setting, so there is nothing to
+    undo; an unfinished transaction is still rolled back by asyncpg before this is called."""
+
+
+def _connection(url: str) -> str | dict[str, Any]:
+    if not url.startswith(("postgres://", "asyncpg://")):
+        return url
+    from tortoise.backends.base.config_generator import expand_db_url
+
+    config = expand_db_url(url)
+    if config["engine"] == "tortoise.backends.asyncpg":
+        config["credentials"]["reset"] = _keep_session
+    return config
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
     url = normalize_url(database_url)
     if url.startswith("sqlite://") and not url.startswith("sqlite://:memory:"):
@@ -58,7 +77,7 @@ def tortoise_config(database_url: str) -> dict[str, Any]:
         path = urlsplit(url).netloc + urlsplit(url).path
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     return {
-        "connections": {"default": url},
+        "connections": {"default": _connection(url)},
         "apps": {
             label: {
                 "models": [f"canyu.{label}.models"],
