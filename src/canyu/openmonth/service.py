@@ -1017,13 +1017,23 @@ def _registration_program(
     join the waiting list, write the registration, count the person's monthly places, queue
     the mail (the .ics is text; the QR code is drawn by the mail worker). A refusal anywhere
     rolls every part back."""
-    found = yield sql.rows(_EVENT_SQL, event_id, True)
-    if not found:
-        raise NotFound("找不到这个活动。")
+    # Take the places and read the event in one statement; the checks follow, and a refusal
+    # rolls the places back with everything else. A full event (or a request whose count of
+    # companions is not even a number) reads the event alone.
+    asked = _asked_places(ask)
+    found = []
+    if asked is not None:
+        found = yield sql.rows(_TAKE_AND_READ_SQL, asked, event_id, True, asked)
+    took = bool(found)
+    if not took:
+        found = yield sql.rows(_EVENT_SQL, event_id, True)
+        if not found:
+            raise NotFound("找不到这个活动。")
     event = sql.from_row(OpenEvent, found[0])
     fields = _registration_fields(event, person, ask, now)
     key, month, places = fields["person_key"], fields["month"], fields["places"]
-    if (yield sql.changes(_TAKE_PLACES_SQL, places, event.id, places)):
+    assert not took or places == asked
+    if took:
         fields.update(status="confirmed", ticket_code=ticket, confirmed_at=now)
     else:
         fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
@@ -1065,6 +1075,25 @@ def _registration_program(
             status=registration.status,
         )
     return registration
+
+
+_TAKE_AND_READ_SQL = (
+    "UPDATE openmonth_event SET taken = taken + ? "
+    "WHERE id = ? AND published = ? AND taken <= capacity - ? RETURNING *"
+)
+
+
+def _asked_places(ask: _Ask) -> int | None:
+    """1 + the companions asked for, when that is a whole number of at least 1 (whether the
+    event allows it is checked against the event, see ``_parse_companions``)."""
+    companions = ask.companions
+    if isinstance(companions, bool):
+        return None
+    try:
+        n = int(companions or 0)
+    except (TypeError, ValueError):
+        return None
+    return 1 + n if n >= 0 else None
 
 
 @functools.cache
