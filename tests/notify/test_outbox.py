@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import base64
+import email
+import email.message
+import email.policy
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from tortoise.transactions import in_transaction
@@ -141,3 +146,64 @@ async def test_worker_lets_requests_go_first_but_never_sign_in_codes(
         stop.set()
         await task
     assert len(mailbox.messages) == 3
+
+
+def _parsed(data: bytes) -> email.message.EmailMessage:
+    return email.message_from_bytes(data, policy=email.policy.default)
+
+
+def _summary(message: email.message.EmailMessage) -> list[tuple[Any, ...]]:
+    parts = [
+        (part.get_content_type(), part.get_filename(), part.get_content())
+        for part in message.walk()
+        if not part.is_multipart()
+    ]
+    # (The email package folds a long encoded subject onto a continuation line of its own,
+    # which reads back with a leading space: compared without it.)
+    headers = [
+        (name, str(message[name]).strip()) for name in ("From", "To", "Subject", "Message-ID")
+    ]
+    return [*headers, ("Date", message["Date"].datetime), *parts]
+
+
+@pytest.mark.parametrize(
+    ("subject", "html", "attachments"),
+    [
+        ("Sign-in code", "", []),
+        ("报名成功：" + "浦东新区城市运行管理中心“一网统管”开放日" * 3, "<p>你好</p>", []),
+        (
+            "已进入候补名单：张江科学城",
+            "",
+            [
+                {"filename": "event-7.ics", "content_type": "text/calendar",
+                 "data": base64.b64encode(b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n").decode()},
+                {"filename": "电子票-ABC.png", "content_type": "image/png",
+                 "data": base64.b64encode(bytes(range(256)) * 3).decode()},
+            ],
+        ),
+    ],
+)
+def test_directly_written_mail_reads_back_as_the_email_package_writes_it(
+    subject: str, html: str, attachments: list[dict[str, str]]
+):
+    mail = OutboxMail(
+        to_addr="resident@example.com",
+        subject=subject,
+        body_text="您好：\n\n您的报名已确认。" + "长文本" * 100 + "\n",
+        body_html=html,
+        attachments=attachments,
+        message_id="<abc123@canyu.local>",
+        created_at=datetime(2026, 8, 1, 2, 3, 4, tzinfo=UTC),
+    )
+    data = worker.message_bytes(mail, "noreply@canyu.local")
+    assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    assert data.isascii()
+    reference = worker.build_message(mail, "noreply@canyu.local").as_bytes(
+        policy=worker._SMTP_POLICY
+    )
+    assert _summary(_parsed(data)) == _summary(_parsed(reference))
+    assert _parsed(data)["MIME-Version"] == "1.0"
+    for line in data.split(b"\r\n"):
+        if line.startswith((b"Subject:", b" =?utf-8")):
+            assert len(line) <= 76
