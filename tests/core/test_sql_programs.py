@@ -102,3 +102,34 @@ async def test_the_clock_and_context_variables_of_the_caller_reach_the_program()
     finally:
         i18n._locale.reset(token)
     assert english != "报名已截止。" and await sql.run(_translated()) == "报名已截止。"
+
+
+def _spend_two(first: str, second: str, *, fail_after: bool = False) -> sql.Program[list]:
+    now = clock.now()
+    results = yield sql.together(
+        sql.insert_statement(PowUse, {"signature": first, "used_at": now}, returning=True),
+        sql.insert_statement(PowUse, {"signature": second, "used_at": now}, skip_conflict=True),
+        sql.rows("SELECT signature FROM vote_pow_use WHERE signature LIKE ?", "earlier%"),
+    )
+    if fail_after:
+        raise RuntimeError("crash after both inserts")
+    return results
+
+
+async def test_statements_together_return_each_result_and_commit_or_roll_back_as_one():
+    clock.freeze(datetime(2026, 10, 8, 1, 2, 3, tzinfo=UTC))
+    await PowUse.create(signature="earlier-1", used_at=clock.now())
+    [inserted, counted, seen] = await sql.run(_spend_two("x", "y"))
+    assert inserted[0]["signature"] == "x"
+    assert sql.moment(inserted[0]["used_at"]) == datetime(2026, 10, 8, 1, 2, 3, tzinfo=UTC)
+    assert sql.from_row(PowUse, inserted[0]).id == (await PowUse.get(signature="x")).id
+    assert counted == 1
+    assert seen == [{"signature": "earlier-1"}]
+    [inserted, counted, _seen] = await sql.run(_spend_two("z", "y"))
+    assert counted == 0  # "y" exists: skipped, not an error
+    with pytest.raises(RuntimeError):
+        await sql.run(_spend_two("p", "q", fail_after=True))
+    with pytest.raises(IntegrityError):
+        await sql.run(_spend_two("x", "r"))
+    signatures = await PowUse.all().values_list("signature", flat=True)
+    assert sorted(signatures) == ["earlier-1", "x", "y", "z"]

@@ -22,6 +22,7 @@ use :func:`moment` to turn a column into a ``datetime`` on both backends.
 from __future__ import annotations
 
 import contextvars
+import json
 import re
 import sqlite3
 from collections.abc import Generator
@@ -182,7 +183,22 @@ def changes(sql: str, *params: Any) -> Statement:
     return Statement(sql, params, count=True)
 
 
-Program = Generator[Statement, Any, T]
+@dataclass(frozen=True, slots=True)
+class Together:
+    """Statements that do not depend on each other's results (and change different rows),
+    run as one: on PostgreSQL one statement of data-modifying CTEs (one round trip instead of
+    one each), on SQLite one after the other. The program receives a list with each one's
+    result. Rows come back as JSON values on PostgreSQL, datetimes as ISO text, as SQLite
+    gives them: read them with :func:`moment` or :func:`from_row`."""
+
+    statements: tuple[Statement, ...]
+
+
+def together(*statements: Statement) -> Together:
+    return Together(statements)
+
+
+Program = Generator[Statement | Together, Any, T]
 
 
 def insert_statement(
@@ -231,15 +247,13 @@ def _run_sqlite(conn: sqlite3.Connection, program: Program[T], nested: bool) -> 
     with "database is locked" half-way)."""
     conn.execute("SAVEPOINT canyu_program" if nested else "BEGIN IMMEDIATE")
     try:
-        statement = next(program)
+        step = next(program)
         while True:
-            if statement.count:
-                before = conn.total_changes
-                conn.execute(statement.sql, statement.params)
-                result: Any = conn.total_changes - before
+            if isinstance(step, Together):
+                result: Any = [_sqlite_one(conn, statement) for statement in step.statements]
             else:
-                result = [dict(row) for row in conn.execute(statement.sql, statement.params)]
-            statement = program.send(result)
+                result = _sqlite_one(conn, step)
+            step = program.send(result)
     except StopIteration as done:
         conn.execute("RELEASE canyu_program" if nested else "COMMIT")
         return done.value
@@ -254,17 +268,27 @@ def _run_sqlite(conn: sqlite3.Connection, program: Program[T], nested: bool) -> 
         program.close()
 
 
+def _sqlite_one(conn: sqlite3.Connection, statement: Statement) -> Any:
+    if statement.count:
+        before = conn.total_changes
+        conn.execute(statement.sql, statement.params)
+        return conn.total_changes - before
+    return [dict(row) for row in conn.execute(statement.sql, statement.params)]
+
+
 async def _run_async(conn: Any, program: Program[T]) -> T:
     async with in_transaction(conn.connection_name) as tx:
         try:
-            statement = next(program)
+            step = next(program)
             while True:
-                text, params = _dialect_sql(statement.sql), list(statement.params)
-                if statement.count:
-                    result: Any = await tx._translate_exceptions(_pg_changes, text, params)
+                if isinstance(step, Together):
+                    result: Any = await _pg_together(tx, step)
+                elif step.count:
+                    text, params = _dialect_sql(step.sql), list(step.params)
+                    result = await tx._translate_exceptions(_pg_changes, text, params)
                 else:
-                    result = await tx.execute_query_dict(text, params)
-                statement = program.send(result)
+                    result = await tx.execute_query_dict(_dialect_sql(step.sql), list(step.params))
+                step = program.send(result)
         except StopIteration as done:
             return done.value
         finally:
@@ -279,6 +303,46 @@ async def _pg_changes(client: Any, text: str, params: list[Any]) -> int:
         tag = await connection.execute(text, *params)
     last = (tag or "").rpartition(" ")[2]
     return int(last) if last.isdigit() else 0
+
+
+_TOGETHER_CACHE: dict[tuple[tuple[str, bool], ...], str] = {}
+
+
+def _together_sql(statements: tuple[Statement, ...]) -> str:
+    """``WITH s0 AS (…), s1 AS (…) SELECT …``: each statement a CTE (a statement without
+    RETURNING gets ``RETURNING 1``, to count its rows), and one row per returned row tagged
+    with its statement's number. Built once per combination of statements."""
+    key = tuple((statement.sql, statement.count) for statement in statements)
+    query = _TOGETHER_CACHE.get(key)
+    if query is None:
+        counter = iter(range(1, 10000))
+        parts, selects = [], []
+        for i, statement in enumerate(statements):
+            text = _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", statement.sql)
+            if statement.count:
+                parts.append(f"s{i} AS ({text} RETURNING 1)")
+                selects.append(f"SELECT {i} AS i, NULL::jsonb AS r FROM s{i}")  # noqa: S608
+            else:
+                parts.append(f"s{i} AS ({text})")
+                selects.append(f"SELECT {i} AS i, to_jsonb(s{i}) AS r FROM s{i}")  # noqa: S608
+        query = _TOGETHER_CACHE[key] = (
+            "WITH " + ", ".join(parts) + " " + " UNION ALL ".join(selects)
+        )
+    return query
+
+
+async def _pg_together(tx: Any, step: Together) -> list[Any]:
+    params = [value for statement in step.statements for value in statement.params]
+    rows = await tx.execute_query_dict(_together_sql(step.statements), params)
+    results: list[Any] = [0 if s.count else [] for s in step.statements]
+    for row in rows:
+        i = row["i"]
+        if step.statements[i].count:
+            results[i] += 1
+        else:
+            value = row["r"]
+            results[i].append(json.loads(value) if isinstance(value, str) else value)
+    return results
 
 
 _DATETIME_COLUMNS: dict[type[Model], tuple[str, ...]] = {}

@@ -1037,34 +1037,36 @@ def _registration_program(
         fields.update(status="confirmed", ticket_code=ticket, confirmed_at=now)
     else:
         fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
+    # The mail is written from the values (it shows no number the database assigns), so the
+    # registration, the monthly places and the mail go to the database together.
+    unsaved = Registration(**fields, event_id=event.id, created_at=now)
     if existing_id is None:
-        stored = yield sql.insert_statement(
+        write = sql.insert_statement(
             Registration, {**fields, "event_id": event.id, "created_at": now}, returning=True
         )
     else:
         # The person's cancelled or expired registration of this event comes back to life.
-        stored = yield sql.rows(_revive_sql(tuple(fields)), now, *fields.values(), existing_id)
-        if not stored:
-            raise _already_registered()
-    registration = sql.from_row(Registration, stored[0])
-    if registration.status == "confirmed":
-        if not (yield sql.rows(_MONTH_UPSERT, key, month, places, RULES.places_per_month)):
-            raise _monthly_limit_error()
+        write = sql.rows(_revive_sql(tuple(fields)), now, *fields.values(), existing_id)
+    if took:
+        count = sql.rows(_MONTH_UPSERT, key, month, places, RULES.places_per_month)
         mail = _mail_statement(
-            registration,
-            event,
-            "confirmed",
-            N_("报名成功：%(title)s"),
+            unsaved, event, "confirmed", N_("报名成功：%(title)s"),
             _ticket_attachments(event, ticket),
         )
     else:
+        count = sql.rows(_MONTH_HELD_SQL, key, month)
+        mail = _mail_statement(unsaved, event, "waitlisted", N_("已进入候补名单：%(title)s"))
+    stored, counted, *_queued = yield sql.together(write, count, *([mail] if mail else []))
+    if not stored:
+        raise _already_registered()
+    if took and not counted:
+        # The monthly places would pass the cap: one conditional upsert on the unique
+        # (person, month) row, so two registrations at once can never pass it together.
+        raise _monthly_limit_error()
+    if not took and (counted[0]["places"] if counted else 0) + places > RULES.places_per_month:
         # A waiting person must still be able to accept an offer within the cap.
-        held = yield sql.rows(_MONTH_HELD_SQL, key, month)
-        if (held[0]["places"] if held else 0) + places > RULES.places_per_month:
-            raise _monthly_limit_error()
-        mail = _mail_statement(registration, event, "waitlisted", N_("已进入候补名单：%(title)s"))
-    if mail is not None:
-        yield mail
+        raise _monthly_limit_error()
+    registration = sql.from_row(Registration, stored[0])
     if staff is not None:
         yield audit.record_statement(
             "openmonth.phone_registration",

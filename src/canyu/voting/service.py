@@ -587,11 +587,13 @@ def _ballot_program(
             limit=campaign.ballots_per_day,
         )
     ballot = sql.from_row(Ballot, stored[0])
-    yield sql.changes(
-        _choices_sql(len(ids)), *[v for cid in ids for v in (ballot.id, cid, campaign.id)]
-    )
-    yield sql.insert_statement(
-        BallotAudit, {"ballot_id": ballot.id, "campaign_id": campaign.id, **audit_values}
+    yield sql.together(
+        sql.changes(
+            _choices_sql(len(ids)), *[v for cid in ids for v in (ballot.id, cid, campaign.id)]
+        ),
+        sql.insert_statement(
+            BallotAudit, {"ballot_id": ballot.id, "campaign_id": campaign.id, **audit_values}
+        ),
     )
     return ballot
 
