@@ -86,7 +86,6 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import email
-import email.parser
 import email.policy
 import inspect
 import math
@@ -191,8 +190,8 @@ class _Sink:
         with self.count.get_lock():
             self.count.value += 1
         content = envelope.content
-        head = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(content)
-        if "multipart/mixed" not in str(head.get("Content-Type", "")):
+        head = content[: content.find(b"\r\n\r\n")]  # the top-level header block
+        if b"multipart/mixed" not in head:
             message = email.message_from_bytes(content, policy=email.policy.default)
             code = code_of(message)  # type: ignore[arg-type]
             if code is not None:
@@ -202,7 +201,11 @@ class _Sink:
 
 
 def _sink_process(port: int, codes: Any, count: Any, stop: Any) -> None:
-    controller = Controller(_Sink(codes, count), hostname="127.0.0.1", port=port)
+    import uvloop
+
+    controller = Controller(
+        _Sink(codes, count), hostname="127.0.0.1", port=port, loop=uvloop.new_event_loop()
+    )
     controller.start()
     try:
         stop.wait()

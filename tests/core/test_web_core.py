@@ -76,6 +76,16 @@ async def test_htmx_header_token_is_accepted(client):
     assert r.status_code == 200 and r.headers["HX-Redirect"] == "/"
 
 
+async def test_the_json_api_gives_out_no_session_cookie_but_pages_do(client):
+    for path in ("/api/v1/events", "/api/v1/openapi.json", "/api/v1/me"):
+        r = await client.get(path)
+        assert "set-cookie" not in r.headers, path
+    r = await client.post("/api/v1/auth/code", json={"email": "cookie@example.com"})
+    assert r.status_code < 300 and "set-cookie" not in r.headers
+    page = await client.get("/signin")
+    assert "session=" in page.headers["set-cookie"] and csrf_of(page.text)
+
+
 async def test_error_pages_are_chinese(client):
     r = await client.get("/no/such/page")
     assert r.status_code == 404

@@ -152,15 +152,18 @@ class CSRFMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if scope["path"].startswith("/api/"):
+            # Bearer tokens only: no token to check, and no session cookie to give out (the
+            # session is not touched, so an API response sets no cookie).
+            await self.app(scope, receive, send)
+            return
         session = scope["session"]
         token = session.get("csrf")
         if not token:
             token = secrets.token_urlsafe(32)
             session["csrf"] = token
         scope["csrf_token"] = token
-        if scope["method"] in SAFE_METHODS or scope["path"].startswith(
-            ("/api/", *CSRF_EXEMPT_PREFIXES)
-        ):
+        if scope["method"] in SAFE_METHODS or scope["path"].startswith(CSRF_EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
 
