@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import email.policy
+import functools
 import logging
 import secrets
 from datetime import timedelta
@@ -16,7 +18,7 @@ from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import Any
 from urllib.parse import quote
 
@@ -206,9 +208,39 @@ async def _deliver(
     smtp: aiosmtplib.SMTP, mail: OutboxMail, message: bytes | Message, sender: str
 ) -> None:
     if isinstance(message, bytes):
-        await smtp.sendmail(sender, [mail.to_addr], message)
+        await _send_plain(smtp, _envelope_address(sender), mail.to_addr, message)
     else:  # aiosmtplib negotiates SMTPUTF8 from the message object
         await smtp.send_message(message, sender=sender, recipients=[mail.to_addr])
+
+
+@functools.cache
+def _envelope_address(sender: str) -> str:
+    """The bare address of ``CANYU_MAIL_FROM`` (which may carry a display name)."""
+    return parseaddr(sender)[1] or sender
+
+
+async def _send_plain(smtp: aiosmtplib.SMTP, sender: str, to: str, message: bytes) -> None:
+    """MAIL, RCPT and DATA for one mail with ASCII addresses: what aiosmtplib's ``sendmail``
+    does, without its four parses of the two addresses per mail (a fifth of the worker's time;
+    a resident's address was checked when it was stored). A refusal resets the envelope and
+    raises the server's answer for this mail alone."""
+    if smtp.is_ehlo_or_helo_needed:
+        try:
+            await smtp.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await smtp.helo()
+    try:
+        answer = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
+        if answer.code != 250:
+            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
+        answer = await smtp.execute_command(b"RCPT", b"TO:<" + to.encode() + b">")
+        if answer.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, to)
+        await smtp.data(message)
+    except aiosmtplib.SMTPResponseException:
+        with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
+            await smtp.rset()
+        raise
 
 
 #: Sent mails are marked in groups of this many (one UPDATE each). A crash between the sending
@@ -252,7 +284,11 @@ async def _claim(urgent_only: bool = False) -> tuple[str, list[OutboxMail]]:
         .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
         .update(claimed_until=now + LEASE, claim_token=token)
     )
-    return token, await OutboxMail.filter(claim_token=token, status="pending").order_by("id")
+    rows = await sql.fetch(_CLAIMED_SQL, token)
+    return token, [sql.from_row(OutboxMail, row) for row in rows]
+
+
+_CLAIMED_SQL = "SELECT * FROM outbox_mail WHERE claim_token = ? AND status = 'pending' ORDER BY id"
 
 
 def _client(settings: Settings) -> aiosmtplib.SMTP:
