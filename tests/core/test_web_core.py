@@ -250,6 +250,10 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db):
     assert rows[0][0].lower() == "wal"
     _, rows = await conn.execute_query("PRAGMA busy_timeout")
     assert rows[0][0] >= 5000
+    _, rows = await conn.execute_query("PRAGMA cache_size")
+    assert rows[0][0] == -65536  # 64 MiB of page cache, not SQLite's 2 MiB
+    _, rows = await conn.execute_query("PRAGMA journal_size_limit")
+    assert rows[0][0] == 64 * 1024 * 1024
 
 
 async def test_code_requests_are_throttled_per_address(client, mailbox):
