@@ -77,8 +77,11 @@ class _Handler:
         self.messages: list[EmailMessage] = []
         self.lock = threading.Lock()
         self.refuse = False
+        self.stall = 0.0  # seconds the server sits on a mail before answering
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.stall:
+            await asyncio.sleep(self.stall)
         if self.refuse:
             return "451 4.3.0 try again later"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)

@@ -79,6 +79,21 @@ async def test_temporary_refusal_is_retried_with_backoff(db, settings, mailbox):
     assert len(mailbox.messages) == 1
 
 
+async def test_a_server_that_stops_answering_delays_the_mail_and_keeps_it(
+    db, settings, mailbox, monkeypatch
+):
+    monkeypatch.setattr(worker, "SEND_TIMEOUT", 0.5)
+    mailbox.handler.stall = 3.0  # accepts the mail, then never answers in time
+    await _queue(1)
+    assert await worker.run_once(settings) == 0
+    mail = await OutboxMail.get()
+    assert mail.status == "pending" and mail.attempts == 1 and "Timeout" in mail.last_error
+    mailbox.handler.stall = 0.0
+    clock.travel(timedelta(seconds=6))
+    assert await worker.run_once(settings) == 1
+    assert (await OutboxMail.get()).status == "sent"
+
+
 async def test_two_workers_never_send_the_same_mail(db, settings, mailbox):
     await _queue(30)
     await asyncio.gather(worker.run_once(settings, "w1"), worker.run_once(settings, "w2"))

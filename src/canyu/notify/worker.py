@@ -36,6 +36,8 @@ LEASE = timedelta(seconds=120)
 BATCH = 100
 #: SMTP connections used at once by one worker round.
 CONNECTIONS = 4
+#: Seconds one mail's MAIL, RCPT and DATA exchange may take before the connection is given up.
+SEND_TIMEOUT = 20.0
 
 #: Mail someone is waiting for right now (the sign-in code) goes out at once, whatever the load.
 URGENT_KINDS = ("sign_in_code",)
@@ -230,13 +232,19 @@ async def _send_plain(smtp: aiosmtplib.SMTP, sender: str, to: str, message: byte
         except aiosmtplib.SMTPHeloError:
             await smtp.helo()
     try:
-        answer = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
-        if answer.code != 250:
-            raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
-        answer = await smtp.execute_command(b"RCPT", b"TO:<" + to.encode() + b">")
-        if answer.code not in (250, 251):
-            raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, to)
-        await smtp.data(message)
+        # One deadline for the whole exchange instead of a timer per command.
+        async with asyncio.timeout(SEND_TIMEOUT):
+            answer = await smtp.execute_command(
+                b"MAIL", b"FROM:<" + sender.encode() + b">", timeout=None
+            )
+            if answer.code != 250:
+                raise aiosmtplib.SMTPSenderRefused(answer.code, answer.message, sender)
+            answer = await smtp.execute_command(
+                b"RCPT", b"TO:<" + to.encode() + b">", timeout=None
+            )
+            if answer.code not in (250, 251):
+                raise aiosmtplib.SMTPRecipientRefused(answer.code, answer.message, to)
+            await smtp.data(message, timeout=None)
     except aiosmtplib.SMTPResponseException:
         with contextlib.suppress(ConnectionError, aiosmtplib.SMTPException):
             await smtp.rset()
