@@ -1020,18 +1020,21 @@ def _registration_program(
     join the waiting list, write the registration, count the person's monthly places, queue
     the mail (the .ics is text; the QR code is drawn by the mail worker). A refusal anywhere
     rolls every part back."""
-    # Take the places and read the event in one statement; the checks follow, and a refusal
-    # rolls the places back with everything else. A full event (or a request whose count of
-    # companions is not even a number) reads the event alone.
+    # Take the places and read the event together (one statement on PostgreSQL, where the
+    # event is read as it was before the update: its `taken` is not used); the checks follow,
+    # and a refusal rolls the places back with everything else. A request whose count of
+    # companions is not even a number reads the event alone, to be refused by the checks.
     asked = _asked_places(ask)
-    found = []
     if asked is not None:
-        found = yield sql.rows(_TAKE_AND_READ_SQL, asked, event_id, True, asked)
-    took = bool(found)
-    if not took:
-        found = yield sql.rows(_EVENT_SQL, event_id, True)
-        if not found:
-            raise NotFound("找不到这个活动。")
+        changed, found = yield sql.together(
+            sql.changes(_TAKE_PUBLISHED_SQL, asked, event_id, True, asked),
+            sql.rows(_EVENT_SQL, event_id, True),
+        )
+        took = changed == 1
+    else:
+        took, found = False, (yield sql.rows(_EVENT_SQL, event_id, True))
+    if not found:
+        raise NotFound("找不到这个活动。")
     event = sql.from_row(OpenEvent, found[0])
     fields = _registration_fields(event, person, ask, now)
     key, month, places = fields["person_key"], fields["month"], fields["places"]
@@ -1082,9 +1085,9 @@ def _registration_program(
     return registration
 
 
-_TAKE_AND_READ_SQL = (
+_TAKE_PUBLISHED_SQL = (
     "UPDATE openmonth_event SET taken = taken + ? "
-    "WHERE id = ? AND published = ? AND taken <= capacity - ? RETURNING *"
+    "WHERE id = ? AND published = ? AND taken <= capacity - ?"
 )
 
 
