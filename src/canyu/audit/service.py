@@ -58,47 +58,30 @@ def register_labels(labels: dict[str, str]) -> None:
     ACTION_LABELS.update(labels)
 
 
-async def record(
-    action: str,
-    actor: Principal | None = None,
-    *,
-    target_type: str = "",
-    target_id: Any = "",
-    unit_id: int | None = None,
-    ip: str | None = None,
-    **details: Any,
-) -> AuditEntry:
-    """Append one entry. Call it inside the transaction of the action it records."""
-    return await AuditEntry.create(
-        **_values(action, actor, target_type, target_id, unit_id, ip, details)
-    )
+async def record(action: str, actor: Principal | None = None, **fields: Any) -> AuditEntry:
+    """Append one entry (``fields``: see ``entry_values``). Call it inside the transaction of
+    the action it records."""
+    return await AuditEntry.create(**entry_values(action, actor, **fields))
 
 
-def record_statement(
-    action: str,
-    actor: Principal | None = None,
-    *,
-    target_type: str = "",
-    target_id: Any = "",
-    unit_id: int | None = None,
-    ip: str | None = None,
-    **details: Any,
-) -> sql.Statement:
+def record_statement(action: str, actor: Principal | None = None, **fields: Any) -> sql.Statement:
     """``record`` as a statement of a transaction program (``core.sql.run``)."""
-    return sql.insert_statement(
-        AuditEntry, _values(action, actor, target_type, target_id, unit_id, ip, details)
-    )
+    return sql.insert_statement(AuditEntry, entry_values(action, actor, **fields))
 
 
-def _values(
+def entry_values(
     action: str,
-    actor: Principal | None,
-    target_type: str,
-    target_id: Any,
-    unit_id: int | None,
-    ip: str | None,
-    details: dict[str, Any],
+    actor: Principal | None = None,
+    *,
+    target_type: str = "",
+    target_id: Any = "",
+    unit_id: int | None = None,
+    ip: str | None = None,
+    **details: Any,
 ) -> dict[str, Any]:
+    """The columns of one entry: who (a staff member, a resident, the system, or an anonymous
+    caller known by the keyed hash of their network), what, on which target and unit, and
+    the details."""
     return {
         "at": clock.now(),
         "actor_kind": actor.kind if actor else ("anon" if ip else "system"),
