@@ -629,9 +629,8 @@ def normalize_ticket_code(value: Any) -> str:
     return code if _TICKET_RE.match(code) else ""
 
 
-def _parse_companions(
-    companions: Any, child_companions: Any, consent: Any, event: OpenEvent
-) -> tuple[int, int]:
+def _companion_counts(companions: Any, child_companions: Any) -> tuple[int, int]:
+    """The counts as whole numbers of at least 0 (before any rule of the event)."""
     try:
         n = int(companions or 0)
         children = int(child_companions or 0)
@@ -639,6 +638,13 @@ def _parse_companions(
         raise DomainError("invalid_companions", "同行人数应为整数。", field="companions") from None
     if isinstance(companions, bool) or n < 0 or children < 0:
         raise DomainError("invalid_companions", "同行人数不能为负数。", field="companions")
+    return n, children
+
+
+def _parse_companions(
+    companions: Any, child_companions: Any, consent: Any, event: OpenEvent
+) -> tuple[int, int]:
+    n, children = _companion_counts(companions, child_companions)
     if n > event.max_companions:
         if event.max_companions == 0:
             raise DomainError("invalid_companions", "本活动不能携带同行人。", field="companions")
@@ -986,12 +992,10 @@ def _already_registered() -> Conflict:
     return Conflict("already_registered", "您已报名此活动，不能重复报名。")
 
 
-async def _check_id_number_free(event_id: int, person_key: str, id_hash: str | None) -> None:
+async def _check_id_number_free(event_id: int, person_key: str, id_hash: str) -> None:
     """One ID number registers once per event (the unique (event, hash) constraint), whoever
     brings it: another person's active registration with it is a conflict, and another
     person's cancelled or expired one gives the hash up, so the number may register again."""
-    if id_hash is None:
-        return
     other = await Registration.get_or_none(event_id=event_id, id_number_hash=id_hash)
     if other is None or other.person_key == person_key:
         return
@@ -1022,12 +1026,13 @@ def _registration_program(
     rolls every part back."""
     # Take the places and read the event together (one statement on PostgreSQL, where the
     # event is read as it was before the update: its `taken` is not used); the checks follow,
-    # and a refusal rolls the places back with everything else. A request whose count of
-    # companions is not even a number reads the event alone, to be refused by the checks.
+    # and a refusal (an unpublished or missing event included) rolls the places back with
+    # everything else. Malformed counts of companions read the event alone, to be refused by
+    # the checks.
     asked = _asked_places(ask)
     if asked is not None:
         changed, found = yield sql.together(
-            sql.changes(_TAKE_PUBLISHED_SQL, asked, event_id, True, asked),
+            sql.changes(_TAKE_PLACES_SQL, asked, event_id, asked),
             sql.rows(_EVENT_SQL, event_id, True),
         )
         took = changed == 1
@@ -1045,11 +1050,10 @@ def _registration_program(
         fields.update(status="waitlisted", ticket_code=None, confirmed_at=None)
     # The mail is written from the values (it shows no number the database assigns), so the
     # registration, the monthly places and the mail go to the database together.
-    unsaved = Registration(**fields, event_id=event.id, created_at=now)
+    values = {**fields, "event_id": event.id, "created_at": now}
+    unsaved = Registration(**values)
     if existing_id is None:
-        write = sql.insert_statement(
-            Registration, {**fields, "event_id": event.id, "created_at": now}, returning=True
-        )
+        write = sql.insert_statement(Registration, values, returning=True)
     else:
         # The person's cancelled or expired registration of this event comes back to life.
         write = sql.rows(_revive_sql(tuple(fields)), now, *fields.values(), existing_id)
@@ -1085,23 +1089,14 @@ def _registration_program(
     return registration
 
 
-_TAKE_PUBLISHED_SQL = (
-    "UPDATE openmonth_event SET taken = taken + ? "
-    "WHERE id = ? AND published = ? AND taken <= capacity - ?"
-)
-
-
 def _asked_places(ask: _Ask) -> int | None:
-    """1 + the companions asked for, when that is a whole number of at least 1 (whether the
-    event allows it is checked against the event, see ``_parse_companions``)."""
-    companions = ask.companions
-    if isinstance(companions, bool):
-        return None
+    """1 + the companions asked for, when the counts are well formed (whether the event
+    allows them is checked against the event, see ``_parse_companions``)."""
     try:
-        n = int(companions or 0)
-    except (TypeError, ValueError):
+        n, _children = _companion_counts(ask.companions, ask.child_companions)
+    except DomainError:
         return None
-    return 1 + n if n >= 0 else None
+    return 1 + n
 
 
 @functools.cache
