@@ -75,8 +75,8 @@ def busy() -> bool:
 _SMTP_POLICY = email.policy.compat32.clone(linesep="\r\n")
 
 
-def _wrapped(data: str, width: int = 76) -> str:
-    return "\n".join(data[i : i + width] for i in range(0, len(data), width))
+def _wrapped(data: str, width: int = 76, newline: str = "\n") -> str:
+    return newline.join(data[i : i + width] for i in range(0, len(data), width))
 
 
 def build_message(mail: OutboxMail, sender: str) -> Message:
@@ -162,8 +162,7 @@ def _attachment_part(item: dict[str, Any]) -> bytes:
         disposition = f"attachment; filename={_quoted(filename)}"
     else:
         disposition = "attachment; filename*=utf-8''" + quote(filename, safe="")
-    payload = build_attachment(item)  # base64 text already
-    lines = "\r\n".join(payload[i : i + 76] for i in range(0, len(payload), 76))
+    lines = _wrapped(build_attachment(item), newline="\r\n")  # base64 text already
     return (
         f"Content-Type: {item['content_type']}\r\nMIME-Version: 1.0\r\n"
         f"Content-Transfer-Encoding: base64\r\nContent-Disposition: {disposition}\r\n\r\n"
@@ -339,11 +338,11 @@ async def _send_chunk(settings: Settings, mails: list[OutboxMail]) -> int:
                 if len(unmarked) >= MARK_EVERY:
                     await _mark_sent(unmarked)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        await _mark_sent(unmarked)
         for mail in mails:
             if mail.id not in resolved:
                 await _failed(settings, mail, exc)
-    await _mark_sent(unmarked)
+    finally:
+        await _mark_sent(unmarked)
     return sent
 
 
