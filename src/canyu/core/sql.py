@@ -45,13 +45,18 @@ _PLACEHOLDER = re.compile(r"\?")
 _PG_CACHE: dict[str, str] = {}
 
 
+def _numbered(sql: str, first: int = 1) -> str:
+    """``?`` placeholders as PostgreSQL's ``$first, $first+1, …``."""
+    counter = iter(range(first, first + sql.count("?")))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
 def _dialect_sql(sql: str) -> str:
     if not db.is_postgres():
         return sql
     converted = _PG_CACHE.get(sql)
     if converted is None:
-        counter = iter(range(1, 1000))
-        converted = _PG_CACHE[sql] = _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+        converted = _PG_CACHE[sql] = _numbered(sql)
     return converted
 
 
@@ -284,8 +289,9 @@ async def _run_async(conn: Any, program: Program[T]) -> T:
                 if isinstance(step, Together):
                     result: Any = await _pg_together(tx, step)
                 elif step.count:
-                    text, params = _dialect_sql(step.sql), list(step.params)
-                    result = await tx._translate_exceptions(_pg_changes, text, params)
+                    result = await tx._translate_exceptions(
+                        _pg_changes, _dialect_sql(step.sql), list(step.params)
+                    )
                 else:
                     result = await tx.execute_query_dict(_dialect_sql(step.sql), list(step.params))
                 step = program.send(result)
@@ -315,10 +321,11 @@ def _together_sql(statements: tuple[Statement, ...]) -> str:
     key = tuple((statement.sql, statement.count) for statement in statements)
     query = _TOGETHER_CACHE.get(key)
     if query is None:
-        counter = iter(range(1, 10000))
+        first = 1
         parts, selects = [], []
         for i, statement in enumerate(statements):
-            text = _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", statement.sql)
+            text = _numbered(statement.sql, first)
+            first += statement.sql.count("?")
             if statement.count:
                 parts.append(f"s{i} AS ({text} RETURNING 1)")
                 selects.append(f"SELECT {i} AS i, NULL::jsonb AS r FROM s{i}")  # noqa: S608
