@@ -72,7 +72,9 @@ async def _keep_session(connection: Any) -> None:
 
 
 def _connection(url: str) -> str | dict[str, Any]:
-    if not url.startswith(("postgres://", "asyncpg://")):
+    """The connection as Tortoise would read the URL, with ``_keep_session`` for asyncpg
+    (whichever scheme names it: ``postgres://``, ``postgresql://``, ``asyncpg://``)."""
+    if url.startswith("sqlite"):
         return url
     from tortoise.backends.base.config_generator import expand_db_url
 
