@@ -205,10 +205,12 @@ async def issue_token(
     return raw
 
 
+#: A resident's own record as ``Principal.profile`` carries it (see ``own_record``).
+OWN_RECORD_FIELDS = ("name", "email", "phone", "birth_year", "email_hmac", "verified_at")
+
 _PRINCIPAL_SQL = (
-    "SELECT t.id AS token_id, r.id AS resident_id, r.name AS resident_name,"
-    " r.email AS resident_email, r.deleted_at AS resident_deleted_at, r.phone, r.birth_year,"
-    " r.email_hmac, r.verified_at,"
+    "SELECT t.id AS token_id, r.id AS resident_id, r.deleted_at AS resident_deleted_at,"
+    " r.name, r.email, r.phone, r.birth_year, r.email_hmac, r.verified_at,"
     " s.id AS staff_id, s.display_name, s.username, s.role, s.active,"
     " u.id AS unit_id, u.name AS unit_name"
     " FROM auth_token t"
@@ -234,16 +236,9 @@ async def principal_for_token(raw: str, kind: str) -> Principal | None:
         return Principal(
             "resident",
             row["resident_id"],
-            row["resident_name"] or row["resident_email"],
+            row["name"] or row["email"],
             token_id=row["token_id"],
-            profile={
-                "name": row["resident_name"],
-                "email": row["resident_email"],
-                "phone": row["phone"],
-                "birth_year": row["birth_year"],
-                "email_hmac": row["email_hmac"],
-                "verified_at": row["verified_at"],
-            },
+            profile={field: row[field] for field in OWN_RECORD_FIELDS},
         )
     if row["staff_id"] is not None:
         if not row["active"]:
@@ -343,20 +338,13 @@ async def get_resident(resident_id: int) -> Resident:
 async def own_record(
     resident_id: int, known: Mapping[str, Any] | None = None
 ) -> Mapping[str, Any]:
-    """A resident's own record as ``Principal.profile`` holds it (name, email, phone,
-    birth_year, email_hmac, verified_at): ``known`` when the token look-up brought it, else read
-    now. Raises NotFound for a deleted account."""
+    """A resident's own record as ``Principal.profile`` holds it (``OWN_RECORD_FIELDS``):
+    ``known`` when the token look-up brought it, else read now. Raises NotFound for a deleted
+    account."""
     if known is not None:
         return known
-    r = await get_resident(resident_id)
-    return {
-        "name": r.name,
-        "email": r.email,
-        "phone": r.phone,
-        "birth_year": r.birth_year,
-        "email_hmac": r.email_hmac,
-        "verified_at": r.verified_at,
-    }
+    resident = await get_resident(resident_id)
+    return {field: getattr(resident, field) for field in OWN_RECORD_FIELDS}
 
 
 async def update_profile(resident_id: int, data: dict[str, Any]) -> Resident:
