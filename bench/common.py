@@ -223,18 +223,17 @@ class Mailbox:
         self._lock = threading.Lock()
         self._codes: dict[str, list[str]] = {}
         self._waiters: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]]] = {}
-        context = multiprocessing.get_context("spawn")
-        self._queue = context.Queue()
-        self._count = context.Value("q", 0)
-        self._stop = context.Event()
+        self._context = multiprocessing.get_context("spawn")
+        self._queue = self._context.Queue()
+        self._count = self._context.Value("q", 0)
+        self._stop = self._context.Event()
         self._process: Any = None
         self._reader: threading.Thread | None = None
 
     def start(self) -> Mailbox:
         if self._process is None:
             self._stop.clear()
-            context = multiprocessing.get_context("spawn")
-            self._process = context.Process(
+            self._process = self._context.Process(
                 target=_sink_process, args=(self.port, self._queue, self._count, self._stop),
                 daemon=True,
             )
