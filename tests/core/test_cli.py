@@ -79,6 +79,36 @@ def test_outbox_run_once_sends_due_mail(tmp_path, mailbox):
     assert [str(m["To"]) for m in mailbox.messages] == ["cli@example.com"]
 
 
+def test_outbox_run_alone_builds_a_features_attachment(tmp_path, mailbox):
+    """The worker as a process of its own has imported no feature: the e-ticket's QR code
+    (a builder of the open month) is still drawn, the same PNG as in the serving process."""
+    from canyu.openmonth import tickets
+
+    env = _env(tmp_path, CANYU_SMTP_PORT=str(mailbox.port))
+    assert _run(["migrate"], env).returncode == 0
+    attachments = (
+        '[{"filename": "ticket-F74SC32XQJ.png", "content_type": "image/png",'
+        ' "builder": "openmonth.ticket_png", "args": {"code": "F74SC32XQJ"}}]'
+    )
+    db = sqlite3.connect(tmp_path / "cli.sqlite3")
+    db.execute(
+        "INSERT INTO outbox_mail (to_addr, subject, body_text, body_html, attachments, message_id, status,"
+        " attempts, next_attempt_at, last_error, created_at, kind, claim_token) VALUES"
+        " ('ticket@example.com', '报名成功', '正文', '', ?, '<t@canyu.local>', 'pending', 0,"
+        " '2000-01-01 00:00:00+00:00', '', '2000-01-01 00:00:00+00:00', 'ticket', '')",
+        (attachments,),
+    )
+    db.commit()
+    done = _run(["outbox", "run", "--once"], env)
+    assert done.returncode == 0, done.stderr
+    assert "sent 1" in done.stdout, done.stdout + done.stderr
+    [message] = mailbox.messages
+    [png] = [p for p in message.iter_attachments() if p.get_content_type() == "image/png"]
+    assert png.get_filename() == "ticket-F74SC32XQJ.png"
+    assert png.get_content() == tickets.qr_png("F74SC32XQJ")
+    assert db.execute("SELECT status, last_error FROM outbox_mail").fetchone() == ("sent", "")
+
+
 def test_draw_verify_of_a_missing_record_fails(tmp_path):
     done = _run(["draw", "verify", str(tmp_path / "nope.json")], _env(tmp_path))
     assert done.returncode == 1

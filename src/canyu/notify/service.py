@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import importlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -46,7 +47,8 @@ class BuiltAttachment:
     args: dict[str, Any]
 
 
-#: name -> function(**args) -> bytes; features register theirs at import
+#: name -> function(**args) -> bytes. A builder is named "<feature>.<what>" and registered when
+#: ``canyu.<feature>.service`` is imported.
 BUILDERS: dict[str, Callable[..., bytes]] = {}
 
 
@@ -54,11 +56,21 @@ def register_builder(name: str, build: Callable[..., bytes]) -> None:
     BUILDERS[name] = build
 
 
+def _builder(name: str) -> Callable[..., bytes]:
+    """The registered builder; a process that never imported the feature (``canyu outbox run``
+    imports the models alone) imports its service module first."""
+    if name not in BUILDERS:
+        feature = name.partition(".")[0]
+        if feature.isidentifier():
+            importlib.import_module(f"canyu.{feature}.service")
+    return BUILDERS[name]
+
+
 def build_attachment(item: dict[str, Any]) -> str:
     """The base64 data of a stored attachment, built now when it was queued as a builder."""
     if "data" in item:
         return item["data"]
-    return base64.b64encode(BUILDERS[item["builder"]](**item["args"])).decode()
+    return base64.b64encode(_builder(item["builder"])(**item["args"])).decode()
 
 
 def _stored(a: Attachment | BuiltAttachment) -> dict[str, Any]:
