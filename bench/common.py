@@ -57,7 +57,12 @@ Pieces:
 - ``ceiling(database, workers, n, concurrency)``: the same load shape against
   ``bench/naive_app.py`` (Starlette + Tortoise, one endpoint inserting one row, same database
   kind, same uvicorn, same worker count): what this machine can do at best for a write request.
-  Report features as "x % of the naive insert ceiling" (``result.row(ceiling=base)``).
+  Report features as "x % of the naive insert ceiling" (``result.row(ceiling=base)``). Its
+  first ``2 * concurrency`` inserts warm the server up and are not measured. On a machine whose
+  speed drifts, measure it before and after the cases and pass both: ``row(ceiling=[before,
+  after])`` compares with their mean (``ceiling_throughput``).
+- ``settle_mail(handle, expected)``: waits until the SMTP sink has ``expected`` mails in all,
+  so that one step's mail is not sent during the next step's measurement.
 - ``write_report(path, title, rows)``: appends a Markdown section with the exact command, the
   date, the machine (CPUs, memory) and a table of the rows.
 
@@ -105,7 +110,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -654,8 +659,9 @@ class Result:
     def statuses_text(self) -> str:
         return " ".join(f"{code or 'err'}×{n}" for code, n in sorted(self.statuses.items()))
 
-    def row(self, ceiling: Result | None = None, **extra: Any) -> dict[str, Any]:
-        """A report row. With ``ceiling``: the throughput as a share of the naive insert ceiling."""
+    def row(self, ceiling: Result | Sequence[Result] | None = None, **extra: Any) -> dict[str, Any]:
+        """A report row. With ``ceiling`` (one Result, or several to average): the throughput as
+        a share of the naive insert ceiling."""
         row: dict[str, Any] = {"case": self.label}
         if self.database:
             row["database"] = self.database
@@ -681,7 +687,8 @@ class Result:
         if self.load is not None:
             row["load"] = f"{self.load:.1f}"
         if ceiling is not None:
-            share = 100 * self.throughput / ceiling.throughput if ceiling.throughput else 0.0
+            base = ceiling_throughput(ceiling)
+            share = 100 * self.throughput / base if base else 0.0
             row["of ceiling"] = f"{share:.0f}%"
         row.update(extra)
         return row
@@ -970,17 +977,41 @@ async def staff_token(
 
 
 async def ceiling(
-    database: Database, workers: int, n: int = 2000, concurrency: int = 50, *, processes: int = 1
+    database: Database, workers: int, n: int = 2000, concurrency: int = 50, *, processes: int = 1,
+    label: str = "naive insert ceiling",
 ) -> Result:
     """The naive insert ceiling: ``n`` POSTs to ``bench/naive_app.py`` (one row each), same
-    database kind, same uvicorn, same worker count, same driver."""
+    database kind, same uvicorn, same worker count, same driver. ``2 * concurrency`` inserts go
+    first, unmeasured, so that every database connection of the pool is open and has met the
+    table (a feature case is measured on a server that has served that request before, see
+    ``warm_up``)."""
     with start_naive_server(database, workers) as naive:
-        specs = [
-            RequestSpec("POST", naive.url + "/insert", json={"body": f"行 {i}"}, name="insert")
-            for i in range(n)
-        ]
-        return await drive(specs, concurrency, server=naive, label="naive insert ceiling",
+        def specs(k: int, prefix: str) -> list[RequestSpec]:
+            return [RequestSpec("POST", naive.url + "/insert", json={"body": f"{prefix} {i}"},
+                                name="insert") for i in range(k)]
+
+        await drive(specs(2 * concurrency, "预热"), concurrency)
+        return await drive(specs(n, "行"), concurrency, server=naive, label=label,
                            processes=processes)
+
+
+def ceiling_throughput(base: Result | Sequence[Result]) -> float:
+    """The ceiling a case is compared with: one measurement, or the mean of several (measured
+    before and after the cases, so that a machine whose speed drifts during a run is compared
+    with its own average)."""
+    results = [base] if isinstance(base, Result) else list(base)
+    return sum(r.throughput for r in results) / len(results) if results else 0.0
+
+
+async def settle_mail(server: ServerHandle, expected: int, wait: float = 120.0) -> None:
+    """Wait until the server's SMTP sink has received ``expected`` mails in all, so that the
+    mail of one step is not sent during the next one's measurement."""
+    assert server.mailbox is not None
+    deadline = time.monotonic() + wait
+    while server.mailbox.count < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{server.mailbox.count} of {expected} mails after {wait:.0f}s")
+        await asyncio.sleep(0.05)
 
 
 # --- reports ------------------------------------------------------------------------------
