@@ -166,6 +166,16 @@ async def test_attachments_are_checked_by_content_and_served_safely(client, mail
     assert got.status_code == 200 and got.content == b"%PDF-1.4 test"
     assert got.headers["x-content-type-options"] == "nosniff"
     assert got.headers["content-disposition"].startswith("attachment")
+    # Deleting an attachment removes its file too; the other one stays.
+    second = await Attachment.filter(id__gt=first.id).first()
+    page = await client.get(f"/staff/consultations/{c['id']}")
+    r = await client.post(f"/staff/consultations/{c['id']}/attachments/{first.id}/delete",
+                          data={"csrf_token": csrf_of(page.text)})
+    assert r.status_code == 303
+    assert not (settings.upload_dir / "consultations" / first.stored_name).exists()
+    assert (settings.upload_dir / "consultations" / second.stored_name).exists()
+    assert [a.id for a in await Attachment.all()] == [second.id]
+    assert (await client.get(f"/consultations/attachments/{first.id}")).status_code == 404
 
 
 async def test_faq_suggestions_group_similar_comments(client, mailbox):

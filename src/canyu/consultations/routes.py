@@ -541,7 +541,7 @@ async def staff_attachment_add(request: Request) -> Response:
 
 async def staff_attachment_delete(request: Request) -> Response:
     cid = path_int(request)
-    await service.delete_attachment(user(request), path_int(request, "att"))
+    await service.delete_attachment(user(request), path_int(request, "att"), _upload_dir(request))
     flash(request, "附件已删除。")
     return redirect(request, f"/staff/consultations/{cid}")
 

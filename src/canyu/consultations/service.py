@@ -549,7 +549,9 @@ async def attachment_file(
     return a, uploads.stored_path(upload_dir, "consultations", a.stored_name)
 
 
-async def delete_attachment(actor: Principal | None, attachment_id: int) -> None:
+async def delete_attachment(actor: Principal | None, attachment_id: int, upload_dir: Path) -> None:
+    """The attachment's row goes with an audit entry; its file is removed once that has
+    been committed (a refused deletion keeps both)."""
     a = await Attachment.get_or_none(id=attachment_id)
     if a is None:
         raise NotFound()
@@ -565,6 +567,7 @@ async def delete_attachment(actor: Principal | None, attachment_id: int) -> None
             target_id=c.id,
             unit_id=c.unit_id,
         )
+    uploads.discard(upload_dir, "consultations", a.stored_name)
 
 
 async def attachments_of(consultation_id: int) -> list[Attachment]:

@@ -266,7 +266,8 @@ def store(data: bytes, upload_dir: Path | str, folder: str, ext: str) -> str:
 
 
 def discard(upload_dir: Path | str, folder: str, name: str) -> None:
-    """Remove a stored file (after the change that was to use it was refused)."""
+    """Remove a stored file (after the change that was to use it was refused, or after its
+    row was deleted)."""
     if STORED_NAME.fullmatch(name):
         (folder_of(upload_dir, folder) / name).unlink(missing_ok=True)
 
