@@ -102,6 +102,7 @@ class Settings:
             retention_days=_int("RETENTION_DAYS", 365),
             draw_time_budget=_float("DRAW_TIME_BUDGET", 300.0),
             holidays_file=_env("HOLIDAYS_FILE", ""),
+            run_outbox_worker=_env("SERVE_OUTBOX", "1").lower() not in ("0", "false", "no"),
         )
         if settings.smtp_tls not in ("none", "starttls", "tls"):
             raise ValueError("CANYU_SMTP_TLS must be none, starttls or tls")

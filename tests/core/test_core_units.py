@@ -135,3 +135,17 @@ def test_working_days_skip_weekends_and_holidays():
     assert workdays.is_workday(date(2026, 10, 10))
     assert workdays.add_workdays(date(2026, 9, 30), 1) == date(2026, 10, 8)
     assert workdays.workdays_between(date(2026, 11, 27), date(2026, 12, 4)) == 5
+
+
+def test_serve_runs_the_mail_worker_unless_told_not_to(monkeypatch, tmp_path):
+    from canyu.settings import Settings
+
+    monkeypatch.setenv("CANYU_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("CANYU_SECRET_KEY", "k" * 48)
+    monkeypatch.delenv("CANYU_SERVE_OUTBOX", raising=False)
+    assert Settings.from_env().run_outbox_worker is True
+    for off in ("0", "false", "NO"):
+        monkeypatch.setenv("CANYU_SERVE_OUTBOX", off)
+        assert Settings.from_env().run_outbox_worker is False
+    monkeypatch.setenv("CANYU_SERVE_OUTBOX", "1")
+    assert Settings.from_env().run_outbox_worker is True
