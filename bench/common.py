@@ -183,12 +183,15 @@ def code_of(message: EmailMessage) -> str | None:
 
 
 def _code_of_raw(content: bytes) -> str | None:
-    """The sign-in code of a received mail (see ``code_of``). A single text part in base64,
-    which is how Canyu writes a mail without attachments, is decoded directly; any other
-    shape goes through the ``email`` package."""
+    """The sign-in code of a received mail (see ``code_of``); None for a mail with attachments
+    (a confirmation with its QR ticket is not parsed). A single text part in base64, which is
+    how Canyu writes a mail without attachments, is decoded directly; any other shape goes
+    through the ``email`` package."""
     split = content.find(b"\r\n\r\n")
-    head, body = content[:split], content[split + 4 :]
+    head, body = content[:split], content[split + 4 :]  # the top-level header block
     lowered = head.lower()
+    if b"multipart/mixed" in lowered:
+        return None
     if (b"multipart/" not in lowered and b"text/plain" in lowered
             and b"content-transfer-encoding: base64" in lowered):
         match = CODE_RE.search(base64.b64decode(body).decode("utf-8", "replace"))
@@ -268,12 +271,10 @@ class _SinkProtocol(asyncio.Protocol):
     def _received(self, content: bytes) -> None:
         with self.count.get_lock():
             self.count.value += 1
-        head = content[: content.find(b"\r\n\r\n")]  # the top-level header block
-        if b"multipart/mixed" not in head:
-            code = _code_of_raw(content)
-            if code is not None:
-                for rcpt in self.rcpts:
-                    self.codes.put((rcpt, code))
+        code = _code_of_raw(content)
+        if code is not None:
+            for rcpt in self.rcpts:
+                self.codes.put((rcpt, code))
         self.rcpts = []
         self.transport.write(b"250 OK\r\n")
 
@@ -1058,8 +1059,7 @@ async def ceiling(
     """The naive insert ceiling: ``n`` POSTs to ``bench/naive_app.py`` (one row each), same
     database kind, same uvicorn, same worker count, same driver. ``2 * concurrency`` inserts go
     first, unmeasured, so that every database connection of the pool is open and has met the
-    table (a feature case is measured on a server that has served that request before, see
-    ``warm_up``)."""
+    table (as a feature case is measured on a server that has served its request before)."""
     with start_naive_server(database, workers) as naive:
         def specs(k: int, prefix: str) -> list[RequestSpec]:
             return [RequestSpec("POST", naive.url + "/insert", json={"body": f"{prefix} {i}"},
