@@ -1,12 +1,17 @@
-"""core.sql.run: a transaction written as a generator, one call on SQLite's thread, statement by
+"""core.sql.run: a transaction written as a generator, one call on SQLite (on the event loop's
+thread, or on the database thread while another process holds the write lock), statement by
 statement on PostgreSQL. Real databases (the ``db`` fixture: SQLite file or PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
+import time
 from datetime import UTC, datetime
 
 import pytest
+from tortoise import connections
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -133,3 +138,55 @@ async def test_statements_together_return_each_result_and_commit_or_roll_back_as
         await sql.run(_spend_two("x", "r"))
     signatures = await PowUse.all().values_list("signature", flat=True)
     assert sorted(signatures) == ["earlier-1", "x", "y", "z"]
+
+
+def _spend_where(signature: str) -> sql.Program[int]:
+    yield sql.insert_statement(PowUse, {"signature": signature, "used_at": clock.now()})
+    return threading.get_ident()
+
+
+def _sqlite_only() -> str:
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "sqlite":
+        pytest.skip("SQLite's own threading")
+    return conn.filename
+
+
+async def test_on_sqlite_programs_and_statements_run_on_the_event_loops_thread():
+    _sqlite_only()
+    assert await sql.run(_spend_where("here")) == threading.get_ident()
+    assert await sql.execute("UPDATE vote_pow_use SET signature = ? WHERE signature = ?",
+                             "moved", "here") == 1
+    assert await sql.fetch("SELECT signature FROM vote_pow_use") == [{"signature": "moved"}]
+    # The ORM shares the connection and still runs on its own thread.
+    assert await PowUse.filter(signature="moved").count() == 1
+
+
+async def test_while_another_process_writes_the_loop_keeps_running_and_nothing_is_lost():
+    path = _sqlite_only()
+    await sql.run(_spend("first"))  # the connection is open
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO vote_pow_use (signature, used_at) VALUES ('other', ?)",
+                      (clock.now().isoformat(" "),))
+        program = asyncio.ensure_future(sql.run(_spend_where("waits")))
+        statement = asyncio.ensure_future(sql.execute(
+            "INSERT INTO vote_pow_use (signature, used_at) VALUES (?, ?)", "also", clock.now()
+        ))
+        # The loop is not blocked by the busy timeout: a timer runs on time while both wait.
+        started = time.monotonic()
+        await asyncio.sleep(0.3)
+        assert time.monotonic() - started < 0.5
+        assert not program.done() and not statement.done()
+        other.execute("COMMIT")
+        where = await asyncio.wait_for(program, 10)
+        assert await asyncio.wait_for(statement, 10) == 1
+    finally:
+        other.close()
+    # The program waited for the lock on the database thread, not on the loop's.
+    assert where != threading.get_ident()
+    signatures = await PowUse.all().order_by("id").values_list("signature", flat=True)
+    assert signatures == ["first", "other", "waits", "also"]
+    # Back to the loop's thread once the lock is free.
+    assert await sql.run(_spend_where("after")) == threading.get_ident()

@@ -71,15 +71,16 @@ async def _keep_session(connection: Any) -> None:
     undo; an unfinished transaction is still rolled back by asyncpg before this is called."""
 
 
-def _connection(url: str) -> str | dict[str, Any]:
+def _connection(url: str) -> dict[str, Any]:
     """The connection as Tortoise would read the URL, with ``_keep_session`` for asyncpg
-    (whichever scheme names it: ``postgres://``, ``postgresql://``, ``asyncpg://``)."""
-    if url.startswith("sqlite"):
-        return url
+    (whichever scheme names it: ``postgres://``, ``postgresql://``, ``asyncpg://``) and, for
+    SQLite, the client whose connection ``core.sql`` may use from the event loop's thread."""
     from tortoise.backends.base.config_generator import expand_db_url
 
     config = expand_db_url(url)
-    if config["engine"] == "tortoise.backends.asyncpg":
+    if config["engine"] == "tortoise.backends.sqlite":
+        config["engine"] = "canyu.core.sqlite_client"
+    elif config["engine"] == "tortoise.backends.asyncpg":
         config["credentials"]["reset"] = _keep_session
     return config
 

@@ -8,10 +8,10 @@ current transaction when there is one (``in_transaction()`` routes ``connections
 raw statement and ORM calls inside the same block commit or roll back together.
 
 A **program** (:func:`run`) is a whole transaction written as a generator that yields
-statements and receives their results: on SQLite it runs in one call on the database thread
-(``BEGIN IMMEDIATE`` … ``COMMIT``, one crossing between threads instead of one per statement),
-on PostgreSQL statement by statement in ``in_transaction()``. The same code, so both backends
-apply the same rules.
+statements and receives their results: on SQLite it runs in one call on the event loop's
+thread (``BEGIN IMMEDIATE`` … ``COMMIT``; so do the single statements of :func:`fetch` and
+:func:`execute`, see "SQLite on the event loop's thread" below), on PostgreSQL statement by
+statement in ``in_transaction()``. The same code, so both backends apply the same rules.
 
 Datetimes are passed as aware UTC ``datetime`` objects: asyncpg takes them as they are, and
 SQLite stores them as ``isoformat(" ")`` text (the adapter Tortoise registers), the same form
@@ -63,6 +63,8 @@ def _dialect_sql(sql: str) -> str:
 async def fetch(sql: str, *params: Any) -> list[dict[str, Any]]:
     """Every row of a SELECT (or of an INSERT/UPDATE … RETURNING) as dicts."""
     conn = connections.get("default")
+    if _on_loop(conn):
+        return await _sqlite_statement(conn, Statement(sql, params))
     return await conn.execute_query_dict(_dialect_sql(sql), list(params))
 
 
@@ -74,6 +76,8 @@ async def fetch_one(sql: str, *params: Any) -> dict[str, Any] | None:
 async def execute(sql: str, *params: Any) -> int:
     """An UPDATE or DELETE without RETURNING: how many rows it changed."""
     conn = connections.get("default")
+    if _on_loop(conn):
+        return await _sqlite_statement(conn, Statement(sql, params, count=True))
     changed, _rows = await conn.execute_query(_dialect_sql(sql), list(params))
     return int(changed or 0)
 
@@ -227,30 +231,138 @@ async def run(program: Program[T]) -> T:
     transaction back and reaches the caller (a unique violation as Tortoise's
     ``IntegrityError``, as with the ORM). Inside an ``in_transaction()`` block the program
     becomes a savepoint of that transaction. The program may compute (validate, render a
-    mail, build model instances from rows) but not await: it runs on the database's thread on
-    SQLite, with the caller's context variables."""
+    mail, build model instances from rows) but not await: on SQLite it runs in one call, on
+    the event loop's thread (see :func:`_sqlite_program`)."""
     conn = connections.get("default")
     if conn.capabilities.dialect != "sqlite":
         return await _run_async(conn, program)
-    nested = isinstance(conn, TransactionalDBClient)
+    if isinstance(conn, TransactionalDBClient):
+        # A savepoint of an ORM transaction: on the database thread, as the ORM's statements.
+        async with conn._lock:
+            thread = conn._connection
+            return await _sqlite_translated(
+                thread._execute(contextvars.copy_context().run, _run_sqlite, thread._conn,
+                                program, True)
+            )
+    return await _sqlite_program(conn, program)
+
+
+# --- SQLite on the event loop's thread --------------------------------------------------------
+#
+# Handing a statement to aiosqlite's thread and back costs more than running it: two wake-ups
+# of a sleeping thread, and the two threads then take the interpreter's lock from each other
+# once per statement (the sqlite3 module lets it go around every step). Measured on a busy
+# day of registrations, that was a third of the server's time. So the short statements and
+# transactions of this module run on the event loop's thread, holding the client's lock (which
+# every ORM query also takes, so the one connection is never used by two threads at once).
+#
+# The loop must never wait for another process: a transaction's BEGIN IMMEDIATE, and a single
+# writing statement, are tried with the busy timeout off; when another process (a separate
+# ``canyu outbox run``, a command) holds the write lock, they go to the database thread after
+# all and wait there with the configured timeout, while the loop serves other requests. In
+# WAL mode nothing after BEGIN IMMEDIATE waits for a lock, and readers never do.
+
+
+def _on_loop(conn: Any) -> bool:
+    """A statement outside any transaction, on SQLite."""
+    return conn.capabilities.dialect == "sqlite" and not isinstance(conn, TransactionalDBClient)
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY or SQLITE_LOCKED (with any extended code): another connection's lock."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def _raw(conn: Any) -> tuple[Any, sqlite3.Connection]:
+    if conn._connection is None:
+        await conn.create_connection(with_db=True)
+    return conn._connection, conn._connection._conn
+
+
+def _without_waiting(
+    conn: Any, raw: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()
+) -> Any:
+    """Run ``sql`` with the busy timeout off; None when another connection holds the lock it
+    needs (nothing has changed then)."""
+    raw.execute("PRAGMA busy_timeout = 0")
+    try:
+        return raw.execute(sql, params)
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            return None
+        raise
+    finally:
+        raw.execute(f"PRAGMA busy_timeout = {int(conn.pragmas.get('busy_timeout', 0))}")
+
+
+async def _sqlite_translated(call: Any) -> Any:
+    try:
+        return await call
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc) from exc
+
+
+async def _sqlite_program(conn: Any, program: Program[T]) -> T:
     async with conn._lock:
-        if conn._connection is None:
-            await conn.create_connection(with_db=True)
-        thread = conn._connection
-        ctx = contextvars.copy_context()
+        thread, raw = await _raw(conn)
         try:
-            return await thread._execute(ctx.run, _run_sqlite, thread._conn, program, nested)
+            began = _without_waiting(conn, raw, "BEGIN IMMEDIATE") is not None
+            if began:
+                return _run_sqlite(raw, program, nested=False, began=True)
         except sqlite3.IntegrityError as exc:
             raise IntegrityError(exc) from exc
         except sqlite3.OperationalError as exc:
             raise OperationalError(exc) from exc
+        # Another process is writing: wait for it on the database thread.
+        ctx = contextvars.copy_context()
+        return await _sqlite_translated(
+            thread._execute(ctx.run, _run_sqlite, raw, program, False)
+        )
 
 
-def _run_sqlite(conn: sqlite3.Connection, program: Program[T], nested: bool) -> T:
-    """On SQLite's thread: the whole transaction in one call. ``BEGIN IMMEDIATE`` takes the
-    write lock first, so a transaction never has to upgrade a read lock (and never fails
-    with "database is locked" half-way)."""
-    conn.execute("SAVEPOINT canyu_program" if nested else "BEGIN IMMEDIATE")
+_READS: dict[str, bool] = {}
+
+
+def _reads_only(sql: str) -> bool:
+    reads = _READS.get(sql)
+    if reads is None:
+        reads = _READS[sql] = sql.lstrip()[:6].upper() == "SELECT"
+    return reads
+
+
+async def _sqlite_statement(conn: Any, statement: Statement) -> Any:
+    """One statement in autocommit mode: its rows as dicts, or with ``count`` how many rows it
+    changed."""
+    async with conn._lock:
+        thread, raw = await _raw(conn)
+        try:
+            if _reads_only(statement.sql):
+                return _sqlite_one(raw, statement)
+            before = raw.total_changes
+            cursor = _without_waiting(conn, raw, statement.sql, statement.params)
+            if cursor is not None:
+                if statement.count:
+                    return raw.total_changes - before
+                return [dict(row) for row in cursor]
+        except sqlite3.IntegrityError as exc:
+            raise IntegrityError(exc) from exc
+        except sqlite3.OperationalError as exc:
+            raise OperationalError(exc) from exc
+        # Another process is writing: wait for it on the database thread.
+        return await _sqlite_translated(thread._execute(_sqlite_one, raw, statement))
+
+
+def _run_sqlite(
+    conn: sqlite3.Connection, program: Program[T], nested: bool, began: bool = False
+) -> T:
+    """The whole transaction in one call. ``BEGIN IMMEDIATE`` takes the write lock first (unless
+    the caller has, ``began``), so a transaction never has to upgrade a read lock (and never
+    fails with "database is locked" half-way)."""
+    if not began:
+        conn.execute("SAVEPOINT canyu_program" if nested else "BEGIN IMMEDIATE")
     try:
         step = next(program)
         while True:
