@@ -21,11 +21,12 @@ use :func:`moment` to turn a column into a ``datetime`` on both backends.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import re
 import sqlite3
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -240,10 +241,10 @@ async def run(program: Program[T]) -> T:
         # A savepoint of an ORM transaction: on the database thread, as the ORM's statements.
         async with conn._lock:
             thread = conn._connection
-            return await _sqlite_translated(
-                thread._execute(contextvars.copy_context().run, _run_sqlite, thread._conn,
-                                program, True)
-            )
+            with _orm_errors():
+                return await thread._execute(
+                    contextvars.copy_context().run, _run_sqlite, thread._conn, program, True
+                )
     return await _sqlite_program(conn, program)
 
 
@@ -296,9 +297,11 @@ def _without_waiting(
         raw.execute(f"PRAGMA busy_timeout = {int(conn.pragmas.get('busy_timeout', 0))}")
 
 
-async def _sqlite_translated(call: Any) -> Any:
+@contextlib.contextmanager
+def _orm_errors() -> Iterator[None]:
+    """sqlite3's errors as the ORM raises them (a unique violation is ``IntegrityError``)."""
     try:
-        return await call
+        yield
     except sqlite3.IntegrityError as exc:
         raise IntegrityError(exc) from exc
     except sqlite3.OperationalError as exc:
@@ -308,19 +311,12 @@ async def _sqlite_translated(call: Any) -> Any:
 async def _sqlite_program(conn: Any, program: Program[T]) -> T:
     async with conn._lock:
         thread, raw = await _raw(conn)
-        try:
-            began = _without_waiting(conn, raw, "BEGIN IMMEDIATE") is not None
-            if began:
+        with _orm_errors():
+            if _without_waiting(conn, raw, "BEGIN IMMEDIATE") is not None:
                 return _run_sqlite(raw, program, nested=False, began=True)
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
-        # Another process is writing: wait for it on the database thread.
-        ctx = contextvars.copy_context()
-        return await _sqlite_translated(
-            thread._execute(ctx.run, _run_sqlite, raw, program, False)
-        )
+            # Another process is writing: wait for it on the database thread.
+            ctx = contextvars.copy_context()
+            return await thread._execute(ctx.run, _run_sqlite, raw, program, False)
 
 
 _READS: dict[str, bool] = {}
@@ -338,7 +334,7 @@ async def _sqlite_statement(conn: Any, statement: Statement) -> Any:
     changed."""
     async with conn._lock:
         thread, raw = await _raw(conn)
-        try:
+        with _orm_errors():
             if _reads_only(statement.sql):
                 return _sqlite_one(raw, statement)
             before = raw.total_changes
@@ -347,12 +343,8 @@ async def _sqlite_statement(conn: Any, statement: Statement) -> Any:
                 if statement.count:
                     return raw.total_changes - before
                 return [dict(row) for row in cursor]
-        except sqlite3.IntegrityError as exc:
-            raise IntegrityError(exc) from exc
-        except sqlite3.OperationalError as exc:
-            raise OperationalError(exc) from exc
-        # Another process is writing: wait for it on the database thread.
-        return await _sqlite_translated(thread._execute(_sqlite_one, raw, statement))
+            # Another process is writing: wait for it on the database thread.
+            return await thread._execute(_sqlite_one, raw, statement)
 
 
 def _run_sqlite(
