@@ -26,7 +26,7 @@ import contextvars
 import json
 import re
 import sqlite3
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -240,11 +240,8 @@ async def run(program: Program[T]) -> T:
     if isinstance(conn, TransactionalDBClient):
         # A savepoint of an ORM transaction: on the database thread, as the ORM's statements.
         async with conn._lock:
-            thread = conn._connection
             with _orm_errors():
-                return await thread._execute(
-                    contextvars.copy_context().run, _run_sqlite, thread._conn, program, True
-                )
+                return await _on_database_thread(conn._connection, program, nested=True)
     return await _sqlite_program(conn, program)
 
 
@@ -281,20 +278,28 @@ async def _raw(conn: Any) -> tuple[Any, sqlite3.Connection]:
     return conn._connection, conn._connection._conn
 
 
-def _without_waiting(
-    conn: Any, raw: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()
-) -> Any:
-    """Run ``sql`` with the busy timeout off; None when another connection holds the lock it
-    needs (nothing has changed then)."""
+#: What :func:`_without_waiting` returns when another connection holds the lock.
+_BUSY = object()
+
+
+def _without_waiting(conn: Any, raw: sqlite3.Connection, call: Callable[..., T], *args: Any) -> Any:
+    """``call(*args)`` with the busy timeout off: its result, or ``_BUSY`` when another
+    connection holds the lock it needs (nothing has changed then)."""
     raw.execute("PRAGMA busy_timeout = 0")
     try:
-        return raw.execute(sql, params)
+        return call(*args)
     except sqlite3.OperationalError as exc:
         if _busy(exc):
-            return None
+            return _BUSY
         raise
     finally:
         raw.execute(f"PRAGMA busy_timeout = {int(conn.pragmas.get('busy_timeout', 0))}")
+
+
+async def _on_database_thread(thread: Any, program: Program[T], nested: bool) -> T:
+    """The program on aiosqlite's thread, with the caller's context variables."""
+    ctx = contextvars.copy_context()
+    return await thread._execute(ctx.run, _run_sqlite, thread._conn, program, nested)
 
 
 @contextlib.contextmanager
@@ -312,11 +317,10 @@ async def _sqlite_program(conn: Any, program: Program[T]) -> T:
     async with conn._lock:
         thread, raw = await _raw(conn)
         with _orm_errors():
-            if _without_waiting(conn, raw, "BEGIN IMMEDIATE") is not None:
+            if _without_waiting(conn, raw, raw.execute, "BEGIN IMMEDIATE") is not _BUSY:
                 return _run_sqlite(raw, program, nested=False, began=True)
             # Another process is writing: wait for it on the database thread.
-            ctx = contextvars.copy_context()
-            return await thread._execute(ctx.run, _run_sqlite, raw, program, False)
+            return await _on_database_thread(thread, program, nested=False)
 
 
 _READS: dict[str, bool] = {}
@@ -337,12 +341,9 @@ async def _sqlite_statement(conn: Any, statement: Statement) -> Any:
         with _orm_errors():
             if _reads_only(statement.sql):
                 return _sqlite_one(raw, statement)
-            before = raw.total_changes
-            cursor = _without_waiting(conn, raw, statement.sql, statement.params)
-            if cursor is not None:
-                if statement.count:
-                    return raw.total_changes - before
-                return [dict(row) for row in cursor]
+            result = _without_waiting(conn, raw, _sqlite_one, raw, statement)
+            if result is not _BUSY:
+                return result
             # Another process is writing: wait for it on the database thread.
             return await thread._execute(_sqlite_one, raw, statement)
 
