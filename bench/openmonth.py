@@ -93,11 +93,15 @@ async def main() -> None:
     args = parser.parse_args()
     rows, notes = [], []
     bases = []
-    if args.ceiling:
-        bases.append(await ceiling(args.database, args.workers, n=args.ceiling,
-                                   concurrency=args.concurrency, processes=args.processes,
-                                   label="naive insert ceiling (before)"))
-        print(bases[-1].summary(), file=sys.stderr)
+
+    async def measure_ceiling(when: str) -> None:
+        if args.ceiling:
+            bases.append(await ceiling(args.database, args.workers, n=args.ceiling,
+                                       concurrency=args.concurrency, processes=args.processes,
+                                       label=f"naive insert ceiling ({when})"))
+            print(bases[-1].summary(), file=sys.stderr)
+
+    await measure_ceiling("before")
     months = max(1, args.months)
     with start_server(args.database, args.workers) as server:
         organizer = await staff_token(server, "bench-organizer", "organizer", "区城运中心")
@@ -167,11 +171,7 @@ async def main() -> None:
                                processes=args.processes)
             print(busy.summary(), file=sys.stderr)
             oversold, confirmed, waiting = await _oversold(http)
-    if args.ceiling:
-        bases.append(await ceiling(args.database, args.workers, n=args.ceiling,
-                                   concurrency=args.concurrency, processes=args.processes,
-                                   label="naive insert ceiling (after)"))
-        print(bases[-1].summary(), file=sys.stderr)
+    await measure_ceiling("after")
     base = bases or None
     rows.append(rush_result.row(ceiling=base, confirmed=event["confirmed"],
                                 waitlisted=event["waitlisted"]))
