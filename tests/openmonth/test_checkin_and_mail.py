@@ -202,3 +202,36 @@ async def test_offline_event_rating_needs_a_check_in(client):
         f"/api/v1/events/{event['id']}/ratings", json={"stars": 3}, headers=a["headers"]
     )
     assert r.status_code == 422
+
+
+def test_every_open_month_mail_keeps_the_event_block_on_lines_of_its_own():
+    """The event block (a partial) ends with its page link; what follows starts a new line."""
+    from datetime import UTC, datetime
+
+    from canyu.core.templating import TEMPLATE_DIR, render_string
+    from canyu.openmonth.models import OpenEvent
+
+    at = datetime(2026, 8, 20, 1, 30, tzinfo=UTC)
+    event = OpenEvent(
+        id=7, unit_id=1, unit_name="区城运中心", title="走进城市大脑", summary="参观",
+        theme="城市治理", mode="offline", location="世纪大道 2001 号", starts_at=at,
+        ends_at=at + timedelta(hours=2), capacity=10, registration_opens_at=at,
+        registration_closes_at=at, cancellation_closes_at=at, created_at=at,
+    )
+    registration = Registration(
+        event_id=7, person_key="r:1", name="张三", email="a@example.com", places=2,
+        companions=1, ticket_code="ABCD2345", status="confirmed", month="2026-08", created_at=at,
+    )
+    context = service._mail_context(
+        event, registration, deadline="2026-08-19 10:00", reason="天气原因"
+    )
+    names = sorted(
+        p.stem for p in (TEMPLATE_DIR / "mail").glob("openmonth_*.txt")
+        if not p.stem.startswith("openmonth__")  # the partial itself
+    )
+    assert "openmonth_confirmed" in names and len(names) == 7
+    for name in names:
+        lines = render_string(f"mail/{name}.txt", context).splitlines()
+        assert context["event_url"] in lines[lines.index("主办单位：区城运中心") + 1], name
+        assert f"活动页面：{context['event_url']}" in lines, name
+        assert "时间：2026-08-20 09:30 – 11:30" in lines, name
