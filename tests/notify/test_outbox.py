@@ -222,3 +222,16 @@ def test_directly_written_mail_reads_back_as_the_email_package_writes_it(
     for line in data.split(b"\r\n"):
         if line.startswith((b"Subject:", b" =?utf-8")):
             assert len(line) <= 76
+
+
+def test_every_mail_text_ends_with_the_platform_signature():
+    """Residents see who wrote to them: every plain-text mail (not the partials) signs off."""
+    from canyu.core.templating import TEMPLATE_DIR
+
+    texts = [p for p in (TEMPLATE_DIR / "mail").glob("*.txt") if "__" not in p.stem]
+    assert len(texts) >= 15
+    unsigned = [
+        p.name for p in texts
+        if not p.read_text().rstrip().endswith('—— {{ _("浦东新区公众参与平台") }}')
+    ]
+    assert unsigned == []
