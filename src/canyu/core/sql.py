@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import itertools
 import json
 import re
 import sqlite3
@@ -46,10 +47,12 @@ _PLACEHOLDER = re.compile(r"\?")
 _PG_CACHE: dict[str, str] = {}
 
 
-def _numbered(sql: str, first: int = 1) -> str:
-    """``?`` placeholders as PostgreSQL's ``$first, $first+1, …``."""
-    counter = iter(range(first, first + sql.count("?")))
-    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+def _numbered(sql: str, first: int = 1) -> tuple[str, int]:
+    """``?`` placeholders as PostgreSQL's ``$first, $first+1, …``, and the number that
+    follows the last."""
+    counter = itertools.count(first)
+    text = _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+    return text, next(counter)
 
 
 def _dialect_sql(sql: str) -> str:
@@ -57,7 +60,7 @@ def _dialect_sql(sql: str) -> str:
         return sql
     converted = _PG_CACHE.get(sql)
     if converted is None:
-        converted = _PG_CACHE[sql] = _numbered(sql)
+        converted = _PG_CACHE[sql] = _numbered(sql)[0]
     return converted
 
 
@@ -429,8 +432,7 @@ def _together_sql(statements: tuple[Statement, ...]) -> str:
         first = 1
         parts, selects = [], []
         for i, statement in enumerate(statements):
-            text = _numbered(statement.sql, first)
-            first += statement.sql.count("?")
+            text, first = _numbered(statement.sql, first)
             if statement.count:
                 parts.append(f"s{i} AS ({text} RETURNING 1)")
                 selects.append(f"SELECT {i} AS i, NULL::jsonb AS r FROM s{i}")  # noqa: S608
