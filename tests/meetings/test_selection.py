@@ -107,6 +107,37 @@ def test_quota_problems_name_the_quota_and_numbers():
     } in problems
 
 
+def test_every_quota_problem_reads_as_a_chinese_sentence_with_its_numbers():
+    from canyu.core import i18n
+    from canyu.meetings.service import _problem_error
+
+    pool = _pool(6)
+    cases = {
+        "pool_too_small": ({}, 7, "合格报名者 6 人，少于列席名额 7 人，不能抽签。"),
+        "not_enough": (
+            {"category": {"媒体": {"min": 3, "max": 3}}}, 3,
+            "配额“类别=媒体”至少 3 人，但合格报名者中只有 1 人。",
+        ),
+        "min_sum": (
+            {"gender": {"男": {"min": 3, "max": 4}, "女": {"min": 3, "max": 4}}}, 5,
+            "“性别”各取值的最少人数合计 6 人，超过列席名额 5 人。",
+        ),
+        "max_sum": (
+            {"gender": {"男": {"min": 0, "max": 1}, "女": {"min": 0, "max": 1}}}, 4,
+            "“性别”各取值最多只能选出 2 人，少于列席名额 4 人。",
+        ),
+        "min_above_max": (
+            {"gender": {"男": {"min": 2, "max": 1}}}, 3,
+            "配额“性别=男”的最少人数 2 大于最多人数 1。",
+        ),
+    }
+    for kind, (quotas, seats, sentence) in cases.items():
+        [problem] = [p for p in selection.quota_problems(pool, quotas, seats) if p["kind"] == kind]
+        error = _problem_error(problem)
+        assert (error.code, error.status) == ("infeasible_quotas", 422)
+        assert i18n.gettext(error.message, **error.params) == sentence, kind
+
+
 def _cli(path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "canyu.cli", "draw", "verify", str(path), *args],

@@ -610,55 +610,26 @@ async def frozen_pool(meeting: Meeting) -> tuple[list[dict], list[int]]:
     return pool, excluded
 
 
+#: What each kind of quota problem (``selection.quota_problems``) tells the organizer; the
+#: message's parameters come from the problem, with the feature's label.
+_PROBLEM_MESSAGES = {
+    "pool_too_small": N_("合格报名者 %(pool)s 人，少于列席名额 %(seats)s 人，不能抽签。"),
+    "not_enough": N_("配额“%(label)s=%(value)s”至少 %(min)s 人，但合格报名者中只有 %(have)s 人。"),
+    "min_sum": N_("“%(label)s”各取值的最少人数合计 %(sum)s 人，超过列席名额 %(seats)s 人。"),
+    "max_sum": N_("“%(label)s”各取值最多只能选出 %(sum)s 人，少于列席名额 %(seats)s 人。"),
+    "min_above_max": N_("配额“%(label)s=%(value)s”的最少人数 %(min)s 大于最多人数 %(max)s。"),
+}
+
+
 def _problem_error(problem: dict) -> DomainError:
-    kind = problem["kind"]
-    label = FEATURE_LABELS.get(problem.get("feature", ""), problem.get("feature", ""))
-    if kind == "pool_too_small":
-        return DomainError(
-            "infeasible_quotas",
-            "合格报名者 %(pool)s 人，少于列席名额 %(seats)s 人，不能抽签。",
-            422,
-            **problem,
-        )
-    if kind == "not_enough":
-        return DomainError(
-            "infeasible_quotas",
-            "配额“%(label)s=%(value)s”至少 %(min)s 人，但合格报名者中只有 %(have)s 人。",
-            422,
-            label=label,
-            value=problem["value"],
-            min=problem["min"],
-            have=problem["have"],
-        )
-    if kind == "min_sum":
-        return DomainError(
-            "infeasible_quotas",
-            "“%(label)s”各取值的最少人数合计 %(sum)s 人，超过列席名额 %(seats)s 人。",
-            422,
-            label=label,
-            sum=problem["sum"],
-            seats=problem["seats"],
-        )
-    if kind == "max_sum":
-        return DomainError(
-            "infeasible_quotas",
-            "“%(label)s”各取值最多只能选出 %(sum)s 人，少于列席名额 %(seats)s 人。",
-            422,
-            label=label,
-            sum=problem["sum"],
-            seats=problem["seats"],
-        )
-    if kind == "min_above_max":
-        return DomainError(
-            "infeasible_quotas",
-            "配额“%(label)s=%(value)s”的最少人数 %(min)s 大于最多人数 %(max)s。",
-            422,
-            label=label,
-            value=problem["value"],
-            min=problem["min"],
-            max=problem["max"],
-        )
-    return DomainError("infeasible_quotas", "配额无法满足。", 422)
+    message = _PROBLEM_MESSAGES.get(problem["kind"])
+    if message is None:
+        return DomainError("infeasible_quotas", "配额无法满足。", 422)
+    feature = problem.get("feature", "")
+    params = {key: value for key, value in problem.items() if key != "kind"}
+    return DomainError(
+        "infeasible_quotas", message, 422, label=FEATURE_LABELS.get(feature, feature), **params
+    )
 
 
 async def start_commitment(
