@@ -10,7 +10,9 @@ SQLite's included) is divided by the requests. This isolates what the server its
 - the naive insert of ``bench/naive_app.py`` as the floor,
 
 and, separately, what the outbox worker spends per mail. Numbers are per request and hardly
-depend on what else the machine runs; use it to compare two versions of the code.
+depend on what else the machine runs; use it to compare two versions of the code. On PostgreSQL
+a last column gives the CPU of the server's own processes for this database per request (read
+from ``/proc``, so only when the server runs on this machine).
 
     python -m bench.hotpath --database sqlite --requests 1000
     python -m bench.hotpath --database postgres
@@ -101,10 +103,46 @@ def _report(profiler: Any) -> None:
         pstats.Stats(profiler).sort_stats(os.environ.get("HOTPATH_SORT", "cumulative")).print_stats(70)
 
 
+async def _backend_cpu() -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend serving this database, read from
+    ``/proc`` (None on SQLite, or when the server is not on this machine)."""
+    from tortoise import connections
+
+    conn = connections.get("default")
+    if conn.capabilities.dialect != "postgres":
+        return None
+    rows = await conn.execute_query_dict(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    )
+    return _process_cpu([row["pid"] for row in rows])
+
+
+def _process_cpu(pids: list[int]) -> dict[int, float] | None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        seconds[pid] = (int(stat[11]) + int(stat[12])) / ticks
+    return seconds
+
+
+def _backend_ms(before: dict[int, float] | None, after: dict[int, float] | None,
+                n: int) -> float | None:
+    """PostgreSQL's CPU per request between two readings: backends that ended in between are
+    not counted (the pool keeps its connections open while the cases run)."""
+    if before is None or after is None:
+        return None
+    return 1000 * sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items()) / n
+
+
 async def measure(name: str, n: int, call: Callable[[int], Any],
                   expect: tuple[int, ...]) -> dict[str, Any]:
     statuses: dict[int, int] = {}
     profiler = _profiler(name)
+    backends = await _backend_cpu()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     for i in range(n):
         status, body = await call(i)
@@ -114,7 +152,7 @@ async def measure(name: str, n: int, call: Callable[[int], Any],
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     _report(profiler)
     return {"case": name, "requests": n, "cpu_ms": 1000 * cpu / n, "wall_ms": 1000 * wall / n,
-            "statuses": statuses}
+            "statuses": statuses, "pg_ms": _backend_ms(backends, await _backend_cpu(), n)}
 
 
 async def run(database: str, n: int) -> list[dict[str, Any]]:
@@ -203,6 +241,7 @@ async def run(database: str, n: int) -> list[dict[str, Any]]:
             from canyu.notify.worker import run_once
 
             pending = await OutboxMail.filter(status="pending").count()
+            backends = await _backend_cpu()
             cpu0 = time.process_time()
             profiler = _profiler("outbox")
             while await run_once(settings):
@@ -210,7 +249,8 @@ async def run(database: str, n: int) -> list[dict[str, Any]]:
             _report(profiler)
             rows.append({"case": "outbox: build and send one mail", "requests": pending,
                          "cpu_ms": 1000 * (time.process_time() - cpu0) / max(1, pending),
-                         "wall_ms": 0.0, "statuses": {}})
+                         "wall_ms": 0.0, "statuses": {},
+                         "pg_ms": _backend_ms(backends, await _backend_cpu(), max(1, pending))})
         rows.append(await _naive(database, tmp, n))
     finally:
         sink.terminate()
@@ -249,10 +289,12 @@ def main() -> None:
     PROFILE = args.profile
     rows = asyncio.run(run(args.database, args.requests))
     floor = next(r["cpu_ms"] for r in rows if r["case"] == "naive insert")
-    print(f"{'case':34} {'n':>6} {'CPU ms/req':>11} {'wall ms/req':>12} {'x naive':>8}")
+    print(f"{'case':34} {'n':>6} {'CPU ms/req':>11} {'wall ms/req':>12} {'x naive':>8}"
+          f" {'PostgreSQL CPU ms/req':>22}")
     for r in rows:
+        pg = r.get("pg_ms")
         print(f"{r['case']:34} {r['requests']:>6} {r['cpu_ms']:>11.2f} {r['wall_ms']:>12.2f} "
-              f"{r['cpu_ms'] / floor:>8.1f}")
+              f"{r['cpu_ms'] / floor:>8.1f} {'' if pg is None else f'{pg:.2f}':>22}")
 
 
 if __name__ == "__main__":
