@@ -24,3 +24,20 @@ async def test_demo_programme_is_idempotent_and_consistent(app):
     assert any(counts[e.id]["waitlisted"] for e in full)
     rated = [b for b in await service.event_briefs() if b["average_rating"] is not None]
     assert len(rated) == len(demo.PAST)
+
+
+async def test_demo_registrations_came_in_while_registration_was_open(app):
+    from canyu.core import clock
+
+    await demo.load()
+    events = {e.id: e for e in await OpenEvent.all()}
+    upcoming = [e for e in events.values() if e.starts_at > clock.now()]
+    assert upcoming
+    for event in upcoming:
+        assert event.created_at < event.registration_opens_at < clock.now()
+        assert clock.local(event.registration_opens_at).strftime("%H:%M") == "09:00"
+    for registration in await Registration.filter(event_id__in=[e.id for e in upcoming]):
+        event = events[registration.event_id]
+        assert event.registration_opens_at < registration.created_at <= clock.now()
+        if registration.status == "confirmed":
+            assert registration.confirmed_at == registration.created_at

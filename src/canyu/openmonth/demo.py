@@ -301,6 +301,14 @@ def _august(year: int, day: int, hour: int) -> datetime:
     return datetime(year, 8, day, hour, 0, tzinfo=clock.zone()).astimezone(clock.now().tzinfo)
 
 
+def _registration_opened() -> datetime:
+    """A week ago at 09:00 in Shanghai: the demo's registrations came in since then."""
+    local = clock.local(clock.now()) - timedelta(days=7)
+    return local.replace(hour=9, minute=0, second=0, microsecond=0).astimezone(
+        clock.now().tzinfo
+    )
+
+
 def _person(i: int) -> tuple[str, str]:
     name = SURNAMES[i * 7 % len(SURNAMES)] + GIVEN[i * 5 % len(GIVEN)]
     return name, f"139{(i * 7919) % 100_000_000:08d}"
@@ -335,6 +343,10 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
     rows = []
     for i in range(filled + waiting):
         name, phone = _person(seed + i)
+        # Spread over the time since registration opened, oldest first.
+        created = event.registration_opens_at + (now - event.registration_opens_at) * (
+            (i + 1) / (filled + waiting + 1)
+        )
         extra = 1 if companions and i % 4 == 0 else 0
         confirmed = taken + 1 + extra <= filled
         if i >= filled or not confirmed:
@@ -354,8 +366,8 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
                 ticket_code=f"DEMO{event.id:02d}{i:04d}" if status == "confirmed" else None,
                 month=clock.local(event.starts_at).strftime("%Y-%m"),
                 source="phone",
-                confirmed_at=now if status == "confirmed" else None,
-                created_at=now - timedelta(hours=filled + waiting - i),
+                confirmed_at=created if status == "confirmed" else None,
+                created_at=created,
                 **_sealed_id(event, seed + i),
             )
         )
@@ -387,6 +399,7 @@ async def load() -> list[str]:
         if await OpenEvent.exists(title=title):
             continue
         starts = _august(year, day, hour)
+        opens = min(_registration_opened(), _august(year, 1, 9) - timedelta(days=10))
         async with in_transaction():
             event = await OpenEvent.create(
                 unit_id=await _unit_id(unit),
@@ -403,7 +416,7 @@ async def load() -> list[str]:
                 starts_at=starts,
                 ends_at=starts + timedelta(hours=hours),
                 capacity=capacity,
-                registration_opens_at=min(clock.now(), _august(year, 1, 9) - timedelta(days=10)),
+                registration_opens_at=opens,
                 registration_closes_at=starts - timedelta(days=1),
                 cancellation_closes_at=starts - timedelta(hours=12),
                 max_companions=companions,
@@ -411,7 +424,7 @@ async def load() -> list[str]:
                 id_check="白龙港" in title or "区政府" in location,
                 requirements="请提前 15 分钟到场。" if mode != "online" else "",
                 published=True,
-                created_at=clock.now(),
+                created_at=opens - timedelta(days=2),  # prepared before registration opened
             )
             await _fill(event, filled, waiting, companions, seed=index * 101)
         created += 1
