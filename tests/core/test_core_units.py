@@ -34,6 +34,9 @@ def test_clock_moves_and_days_are_shanghai_days():
     clock.travel(timedelta(seconds=1))
     assert clock.today() == date(2026, 10, 9)
     assert clock.local_midnight(date(2026, 10, 9)) == datetime(2026, 10, 8, 16, tzinfo=UTC)
+    # 2026-10-09 00:00:00 in Shanghai: a week before at 09:00, three weeks on at 14:00.
+    assert clock.local_day_at(-7, 9) == datetime(2026, 10, 2, 1, tzinfo=UTC)
+    assert clock.local_day_at(21, 14) == datetime(2026, 10, 30, 6, tzinfo=UTC)
 
 
 def test_keyed_hashes_tokens_passwords_and_encryption():

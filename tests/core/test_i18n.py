@@ -44,3 +44,27 @@ def test_gettext_follows_the_locale():
     finally:
         i18n._locale.reset(token)
     assert i18n.gettext("首页") == "首页"
+
+
+def test_a_label_takes_the_colon_of_its_language():
+    from canyu.core.templating import env
+
+    template = env.from_string('<p>{{ _("会议时间")|label }}{{ at }}</p>')
+    token = i18n.set_locale("zh_CN")
+    try:
+        assert template.render(at="2026-12-19 14:00") == "<p>会议时间：2026-12-19 14:00</p>"
+        i18n.set_locale("en")
+        assert template.render(at="2026-12-19 14:00") == "<p>Meeting time: 2026-12-19 14:00</p>"
+    finally:
+        i18n._locale.reset(token)
+
+
+def test_no_template_puts_an_ascii_colon_after_a_translated_label():
+    from canyu.core.templating import TEMPLATE_DIR
+
+    offenders = [
+        str(path.relative_to(TEMPLATE_DIR))
+        for path in TEMPLATE_DIR.rglob("*.html")
+        if '") }}: ' in path.read_text()
+    ]
+    assert offenders == [], "use _(…)|label, which writes the colon of the language"

@@ -44,6 +44,13 @@ def local_midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=_zone).astimezone(UTC)
 
 
+def local_day_at(days: int, hour: int) -> datetime:
+    """The UTC instant of ``hour`` o'clock, local time, ``days`` days from today (negative:
+    before): the whole hours that demo data is dated with."""
+    day = today() + timedelta(days=days)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=_zone).astimezone(UTC)
+
+
 # --- for tests -------------------------------------------------------------
 
 

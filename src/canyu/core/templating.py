@@ -48,6 +48,12 @@ def format_date(value: date | datetime | None) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+def label(text: str) -> str:
+    """A label followed by its colon as the language writes it: "会议时间：" (full width, no
+    space) in Chinese, "Meeting time: " in English."""
+    return text + ("：" if i18n.get_locale() == i18n.DEFAULT_LOCALE else ": ")
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -82,6 +88,7 @@ def _make_env() -> jinja2.Environment:
         mask_phone=masking.mask_phone,
         mask_email=masking.mask_email,
         mask_id=masking.mask_id_number,
+        label=label,
     )
     return env
 

@@ -36,8 +36,7 @@ async def load() -> list[str]:
         return ["meetings: demo already loaded"]
     admin = await Staff.get(username="admin")
     actor = Principal("staff", admin.id, admin.display_name or "admin", role="admin")
-    real_now = clock.now()
-    start = real_now - timedelta(days=20)
+    start = clock.local_day_at(-20, 9)
     try:
         clock.freeze(start)
         meeting = await service.create_meeting(
@@ -130,15 +129,14 @@ async def load() -> list[str]:
     finally:
         clock.reset()
     if not await Meeting.exists(title=OPEN_TITLE):
-        now = clock.now()
         await service.create_meeting(
             actor,
             {
                 "title": OPEN_TITLE,
                 "summary": "公开征集列席代表 6 名，欢迎张江地区居民、企业职工报名。",
-                "meets_at": (now + timedelta(days=21)).isoformat(),
-                "applications_open_at": (now - timedelta(days=1)).isoformat(),
-                "applications_close_at": (now + timedelta(days=14)).isoformat(),
+                "meets_at": clock.local_day_at(21, 14).isoformat(),
+                "applications_open_at": clock.local_day_at(-1, 9).isoformat(),
+                "applications_close_at": clock.local_day_at(14, 17).isoformat(),
                 "seats": 6,
                 "alternates": 3,
                 "topics": ["公交线路优化", "非机动车停放管理"],

@@ -301,14 +301,6 @@ def _august(year: int, day: int, hour: int) -> datetime:
     return datetime(year, 8, day, hour, 0, tzinfo=clock.zone()).astimezone(clock.now().tzinfo)
 
 
-def _registration_opened() -> datetime:
-    """A week ago at 09:00 in Shanghai: the demo's registrations came in since then."""
-    local = clock.local(clock.now()) - timedelta(days=7)
-    return local.replace(hour=9, minute=0, second=0, microsecond=0).astimezone(
-        clock.now().tzinfo
-    )
-
-
 def _person(i: int) -> tuple[str, str]:
     name = SURNAMES[i * 7 % len(SURNAMES)] + GIVEN[i * 5 % len(GIVEN)]
     return name, f"139{(i * 7919) % 100_000_000:08d}"
@@ -399,7 +391,8 @@ async def load() -> list[str]:
         if await OpenEvent.exists(title=title):
             continue
         starts = _august(year, day, hour)
-        opens = min(_registration_opened(), _august(year, 1, 9) - timedelta(days=10))
+        # Registration opened a week ago (the demo's registrations came in since).
+        opens = min(clock.local_day_at(-7, 9), _august(year, 1, 9) - timedelta(days=10))
         async with in_transaction():
             event = await OpenEvent.create(
                 unit_id=await _unit_id(unit),

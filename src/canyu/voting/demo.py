@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -134,15 +134,14 @@ async def _closed_campaign(admin: Principal) -> str:
 
 
 async def _open_campaign(admin: Principal) -> str:
-    now = clock.now()
     candidates = await _open_month_candidates()
     await service.create_campaign(
         admin,
         {
             "title": OPEN_TITLE,
             "rules": RULES,
-            "opens_at": now - timedelta(days=2),
-            "closes_at": now + timedelta(days=28),
+            "opens_at": clock.local_day_at(-2, 9),
+            "closes_at": clock.local_day_at(28, 17),
             "ballots_per_day": 1,
             "choices_per_ballot": 3,
             "public_weight": 0.7,
