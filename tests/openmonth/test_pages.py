@@ -22,6 +22,31 @@ async def test_catalogue_and_calendar_show_places_left(client):
     assert (await client.get("/events/424242")).status_code == 404
 
 
+async def test_catalogue_lists_what_is_ahead_first_and_past_events_as_over(client):
+    org = await organizer(client)
+    await create_event(client, org, capacity=7, title="下月的开放日")
+    past = await create_event(client, org, capacity=9, title="上月的开放日")
+    closed = await create_event(client, org, capacity=5, title="报名已截止的开放日")
+    await OpenEvent.filter(id=past["id"]).update(
+        starts_at=clock.now() - timedelta(days=30),
+        ends_at=clock.now() - timedelta(days=30) + timedelta(hours=2),
+        registration_closes_at=clock.now() - timedelta(days=31),
+    )
+    await OpenEvent.filter(id=closed["id"]).update(
+        registration_closes_at=clock.now() - timedelta(hours=1)
+    )
+    text = (await client.get("/events")).text
+    assert text.index("下月的开放日") < text.index("往期活动") < text.index("上月的开放日")
+    past_card = text[text.index("上月的开放日") :]
+    assert "已结束" in past_card and "剩余名额 9 个" not in past_card
+    closed_card = text[text.index("报名已截止的开放日") : text.index("往期活动")]
+    assert "报名已截止" in closed_card and "剩余名额 5 个" not in closed_card
+    assert "剩余名额 7 个" in text
+    available = (await client.get("/events?available=1")).text
+    assert "下月的开放日" in available
+    assert "上月的开放日" not in available and "报名已截止的开放日" not in available
+
+
 async def test_resident_registers_with_a_plain_form_and_sees_the_ticket(client, mailbox):
     org = await organizer(client)
     event = await create_event(client, org, max_companions=2, capacity=10)

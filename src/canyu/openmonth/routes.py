@@ -89,6 +89,10 @@ async def catalogue(request: Request) -> Response:
         available=filters["available"],
     )
     counts = await service.counts([e.id for e in events])
+    # The list shows what is still ahead first; events that are over follow, latest first.
+    now = clock.now()
+    upcoming = [e for e in events if e.ends_at > now]
+    past = [e for e in reversed(events) if e.ends_at <= now]
     weeks: list[list[Any]] = []
     month_label = ""
     by_day: dict[date, list[Any]] = {}
@@ -108,7 +112,8 @@ async def catalogue(request: Request) -> Response:
         request,
         "openmonth/catalogue.html",
         _ctx(
-            events=events,
+            events=upcoming,
+            past_events=past,
             counts=counts,
             filters=filters,
             view=view,

@@ -451,7 +451,12 @@ async def list_events(
     if mode in MODES:
         query = query.filter(mode=mode)
     if available:
-        query = query.filter(taken__lt=F("capacity"), cancelled_at__isnull=True)
+        # Places a resident can still ask for: not full, not cancelled, registration not over.
+        query = query.filter(
+            taken__lt=F("capacity"),
+            cancelled_at__isnull=True,
+            registration_closes_at__gt=clock.now(),
+        )
     if upcoming:
         query = query.filter(ends_at__gt=clock.now(), cancelled_at__isnull=True)
     return await query.order_by("starts_at", "id").limit(limit)
