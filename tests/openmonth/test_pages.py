@@ -42,6 +42,9 @@ async def test_catalogue_lists_what_is_ahead_first_and_past_events_as_over(clien
     closed_card = text[text.index("报名已截止的开放日") : text.index("往期活动")]
     assert "报名已截止" in closed_card and "剩余名额 5 个" not in closed_card
     assert "剩余名额 7 个" in text
+    over = (await client.get(f"/events/{past['id']}")).text
+    assert "已结束" in over and "calendar.ics" not in over
+    assert "calendar.ics" in (await client.get(f"/events/{closed['id']}")).text
     available = (await client.get("/events?available=1")).text
     assert "下月的开放日" in available
     assert "上月的开放日" not in available and "报名已截止的开放日" not in available
