@@ -70,3 +70,13 @@ def test_no_template_writes_a_colon_of_its_own_after_a_translated_label():
         and any(colon in path.read_text() for colon in ('") }}:', '") }}：'))
     ]
     assert offenders == [], "use _(…)|label, which writes the colon of the language"
+
+
+def test_values_shown_through_gettext_are_translated_and_an_empty_one_stays_empty():
+    token = i18n.set_locale("en")
+    try:
+        assert i18n.gettext("男") == "Male"
+        assert i18n.gettext("张江镇") == "张江镇"  # a name, not in the catalog
+        assert i18n.gettext("") == ""  # not the catalog's header
+    finally:
+        i18n._locale.reset(token)

@@ -61,6 +61,8 @@ def get_locale() -> str:
 
 
 def gettext(message: str, **params: Any) -> str:
+    if not message:
+        return message  # gettext("") is the catalog's header, never a UI string
     text = translations(get_locale()).gettext(message)
     return text % params if params else text
 
