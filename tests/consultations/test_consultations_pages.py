@@ -358,6 +358,40 @@ async def test_staff_home_links_follow_the_role(client, mailbox):
     assert "/staff/consultations" in home.text and "/staff/board/overdue" not in home.text
 
 
+async def test_staff_home_counts_what_waits_for_each_role(client, mailbox):
+    import re
+
+    org = await staff_headers(client, "org", "organizer", UNIT)
+    c = await make_consultation(client, org)
+    resident = await sign_in(client, mailbox, "he@example.com")
+    for body in ("建议增加夜间办理。", "建议公开办理进度。"):
+        r = await client.post(
+            f"/api/v1/consultations/{c['id']}/comments", json={"body": body},
+            headers=resident["headers"],
+        )
+        assert r.status_code == 201, r.text
+    await html_sign_in(client, mailbox, "he@example.com")
+    token = await _csrf(client, "/board")
+    await client.post(
+        "/board", data={"csrf_token": token, "consultation_id": str(c["id"]), "body": "何时施行？"}
+    )
+    assert await BoardQuestion.all().count() == 1
+
+    def waiting(page: str, path: str) -> str:
+        card = re.search(rf'<a href="{path}">.*?</li>', page, re.S)
+        assert card, path
+        found = re.search(r"(\d+) 项待办", card.group(0))
+        return found.group(1) if found else "0"
+
+    await html_staff_sign_in(client, "mod", "moderator", "区政务公开办")
+    home = (await client.get("/staff")).text
+    assert waiting(home, "/staff/moderation") == "2"
+    await html_staff_sign_in(client, "org2", "organizer", UNIT)
+    home = (await client.get("/staff")).text
+    assert waiting(home, "/staff/board") == "1"
+    assert waiting(home, "/staff/meetings") == "0"
+
+
 async def test_an_unanswered_question_is_seen_only_by_the_asker_admins_and_its_units_organizers(
     client, mailbox
 ):

@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from canyu.accounts import privacy, service
 from canyu.audit import service as audit
+from canyu.core import nav
 from canyu.core.errors import DomainError
 from canyu.core.permissions import ROLE_LABELS, ROLES, authorize, require_resident, require_staff
 from canyu.core.ratelimit import client_ip
@@ -170,7 +171,13 @@ async def staff_signin(request: Request) -> Response:
 
 async def staff_home(request: Request) -> Response:
     me = require_staff(user(request))
-    return render(request, "accounts/staff_home.html", {"me": me, "role_labels": ROLE_LABELS})
+    links = [link for link in nav.STAFF if me.role in link.roles]
+    waiting = {link.path: await link.waiting(me) for link in links if link.waiting is not None}
+    return render(
+        request,
+        "accounts/staff_home.html",
+        {"me": me, "role_labels": ROLE_LABELS, "links": links, "waiting": waiting},
+    )
 
 
 async def staff_admin(request: Request) -> Response:

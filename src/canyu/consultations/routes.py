@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from starlette.requests import Request
@@ -22,9 +23,18 @@ from canyu.core.web import form_data, path_int, redirect, user
 nav.public_link("/consultations", "征求意见", order=10)
 nav.public_link("/board", "政策留言板", order=11)
 nav.staff_link("/staff/consultations", "征求意见管理", {"organizer", "admin"}, order=10)
-nav.staff_link("/staff/moderation", "意见审核", {"moderator", "admin"}, order=11)
-nav.staff_link("/staff/board", "留言办理", {"organizer", "admin"}, order=12)
-nav.staff_link("/staff/board/overdue", "超期留言", {"admin"}, order=13)
+nav.staff_link(
+    "/staff/moderation", "意见审核", {"moderator", "admin"}, order=11,
+    waiting=service.waiting_for_moderation,
+)
+nav.staff_link(
+    "/staff/board", "留言办理", {"organizer", "admin"}, order=12,
+    waiting=service.waiting_questions,
+)
+nav.staff_link(
+    "/staff/board/overdue", "超期留言", {"admin"}, order=13,
+    waiting=functools.partial(service.waiting_questions, overdue_only=True),
+)
 
 
 async def _home_loader() -> dict[str, Any]:

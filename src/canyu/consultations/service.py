@@ -1207,6 +1207,23 @@ async def staff_questions(
     return items
 
 
+async def waiting_for_moderation(actor: Principal | None) -> int:
+    """Comments waiting for a moderator (the staff home's count)."""
+    authorize(actor, MODERATORS)
+    return await Comment.filter(status="pending").count()
+
+
+async def waiting_questions(actor: Principal | None, *, overdue_only: bool = False) -> int:
+    """Board questions (and follow-ups) waiting for an answer from the actor's unit (every
+    unit for an admin), or only those past their due day."""
+    today = clock.today()
+    return sum(
+        1
+        for q in await staff_questions(actor, overdue_only=overdue_only)
+        if question_waiting(q) and (not overdue_only or question_overdue(q, today))
+    )
+
+
 async def public_questions(
     consultation_id: int | None = None, limit: int = 100
 ) -> list[BoardQuestion]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -11,6 +13,8 @@ class Link:
     label: str  # a Chinese msgid, translated when shown
     roles: frozenset[str] = frozenset()
     order: int = 50
+    #: On the staff home page: how many items wait there for this staff member (None: no count).
+    waiting: Callable[[Any], Awaitable[int]] | None = None
 
 
 PUBLIC: list[Link] = []
@@ -23,9 +27,16 @@ def public_link(path: str, label: str, order: int = 50) -> None:
         PUBLIC.sort(key=lambda link: link.order)
 
 
-def staff_link(path: str, label: str, roles: set[str] | frozenset[str], order: int = 50) -> None:
+def staff_link(
+    path: str,
+    label: str,
+    roles: set[str] | frozenset[str],
+    order: int = 50,
+    waiting: Callable[[Any], Awaitable[int]] | None = None,
+) -> None:
+    """A page of the staff home; ``waiting(actor)`` counts what waits there for ``actor``."""
     if all(link.path != path for link in STAFF):
-        STAFF.append(Link(path, label, frozenset(roles), order))
+        STAFF.append(Link(path, label, frozenset(roles), order, waiting))
         STAFF.sort(key=lambda link: link.order)
 
 

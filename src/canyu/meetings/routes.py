@@ -20,8 +20,14 @@ from canyu.meetings import service
 from canyu.meetings.privacy import register_personal_data
 
 nav.public_link("/meetings", "列席会议", order=20)
-nav.staff_link("/staff/meetings", "决策会议与列席代表", {"organizer", "admin"}, order=20)
-nav.staff_link("/staff/meetings/overdue", "逾期未答复的意见建议", {"admin"}, order=21)
+nav.staff_link(
+    "/staff/meetings", "决策会议与列席代表", {"organizer", "admin"}, order=20,
+    waiting=service.waiting_reviews,
+)
+nav.staff_link(
+    "/staff/meetings/overdue", "逾期未答复的意见建议", {"admin"}, order=21,
+    waiting=service.waiting_overdue,
+)
 
 
 async def _open_calls() -> dict:

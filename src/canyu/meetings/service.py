@@ -1098,6 +1098,21 @@ async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
     return await query.order_by("due_on").prefetch_related("meeting", "topic")
 
 
+async def waiting_reviews(actor: Principal | None) -> int:
+    """Applications waiting for the qualification review, in the actor's unit's meetings (every
+    unit's for an admin)."""
+    authorize(actor, ORGANIZERS)
+    query = Application.filter(status="submitted")
+    if actor.role != "admin":
+        query = query.filter(meeting__unit_id=actor.unit_id)
+    return await query.count()
+
+
+async def waiting_overdue(actor: Principal | None) -> int:
+    """Suggestions past their answer's due day (the staff home's count)."""
+    return len(await overdue_suggestions(actor))
+
+
 def masked_roster(invitations: list[Invitation]) -> list[dict]:
     return [
         {
