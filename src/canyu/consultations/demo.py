@@ -104,10 +104,11 @@ async def load() -> list[str]:
         return ["consultations: demo already loaded"]
     admin = await _organizer()
     moderator = Principal("staff", admin.id, admin.name, role="admin", unit_id=admin.unit_id)
-    real_now = clock.now()
+    # Whole hours, read before the clock is moved back for each consultation.
+    closed_start, open_start = clock.local_day_at(-40, 9), clock.local_day_at(-5, 9)
     try:
         # A closed consultation, run 40 days ago, with its report.
-        start = real_now - timedelta(days=40)
+        start = closed_start
         clock.freeze(start)
         closed = await service.create_consultation(
             admin,
@@ -149,7 +150,7 @@ async def load() -> list[str]:
         )
 
         # The open consultation: published five days ago, open for 7 working days from then.
-        start = real_now - timedelta(days=5)
+        start = open_start
         clock.freeze(start)
         close_day = workdays.add_workdays(clock.local(start).date(), 10)
         opened = await service.create_consultation(
