@@ -41,3 +41,13 @@ async def test_demo_registrations_came_in_while_registration_was_open(app):
         assert event.registration_opens_at < registration.created_at <= clock.now()
         if registration.status == "confirmed":
             assert registration.confirmed_at == registration.created_at
+
+
+async def test_demo_waiting_lists_form_only_behind_full_events(app):
+    await demo.load()
+    events = await OpenEvent.all()
+    counts = await service.counts([e.id for e in events])
+    for event in events:
+        if counts[event.id]["waitlisted"]:
+            assert event.taken == event.capacity, event.title
+    assert any(counts[e.id]["waitlisted"] for e in events)

@@ -329,23 +329,25 @@ async def _unit_id(name: str) -> int:
 
 
 async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, seed: int) -> None:
-    """Demo registrations taken over the 12345 hotline, consistent with the counter."""
+    """Demo registrations taken over the 12345 hotline, consistent with the counter:
+    ``filled`` places confirmed (every fourth person brings a companion where the event allows
+    it), then ``waiting`` people on the waiting list (the programme has a waiting list only
+    for full events)."""
     now = clock.now()
-    taken = 0
+    places: list[int] = []  # per confirmed person: 1 + companions
+    while sum(places) < filled:
+        extra = 1 if companions and len(places) % 4 == 0 and sum(places) + 2 <= filled else 0
+        places.append(1 + extra)
+    asked = [*places, *([0] * waiting)]  # 0: on the waiting list
     rows = []
-    for i in range(filled + waiting):
+    for i, taken_places in enumerate(asked):
         name, phone = _person(seed + i)
         # Spread over the time since registration opened, oldest first.
         created = event.registration_opens_at + (now - event.registration_opens_at) * (
-            (i + 1) / (filled + waiting + 1)
+            (i + 1) / (len(asked) + 1)
         )
-        extra = 1 if companions and i % 4 == 0 else 0
-        confirmed = taken + 1 + extra <= filled
-        if i >= filled or not confirmed:
-            status, extra = "waitlisted", 0
-        else:
-            status = "confirmed"
-            taken += 1 + extra
+        status = "confirmed" if taken_places else "waitlisted"
+        extra = max(0, taken_places - 1)
         rows.append(
             Registration(
                 event_id=event.id,
@@ -364,7 +366,7 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
             )
         )
     await Registration.bulk_create(rows)
-    await OpenEvent.filter(id=event.id).update(taken=taken)
+    await OpenEvent.filter(id=event.id).update(taken=sum(places))
 
 
 async def load() -> list[str]:
