@@ -118,15 +118,21 @@ async def _backend_cpu() -> dict[int, float] | None:
 
 
 def _process_cpu(pids: list[int]) -> dict[int, float] | None:
+    """None unless these are PostgreSQL processes of this machine (a server in a container or
+    on another host has process ids of its own); a backend that ended in between is left out."""
     ticks = os.sysconf("SC_CLK_TCK")
     seconds = {}
     for pid in pids:
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
+            continue
+        name, _, rest = stat.partition("(")[2].rpartition(")")
+        if name not in ("postgres", "postmaster"):
             return None
-        seconds[pid] = (int(stat[11]) + int(stat[12])) / ticks
-    return seconds
+        fields = rest.split()
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds or None
 
 
 def _backend_ms(before: dict[int, float] | None, after: dict[int, float] | None,
