@@ -9,7 +9,7 @@ from canyu.core import clock
 from canyu.core.errors import DomainError
 from canyu.core.permissions import Principal
 from canyu.meetings import service
-from canyu.meetings.models import Application, Invitation, Suggestion
+from canyu.meetings.models import Application, Invitation, Meeting, Suggestion
 from conftest import csrf_of, html_sign_in, text_of
 from meetings.helpers import STAFF, application_body, fill_pool, meeting_body
 
@@ -360,3 +360,17 @@ async def test_the_district_pool_shows_full_names_only_to_the_unit_applied_to(db
     assert all(a.pool_name_visible for a in await service.pool_members(own, year))
     members = await service.pool_members(other, year)
     assert len(members) == 2 and not any(a.pool_name_visible for a in members)
+
+
+async def test_staff_home_counts_only_applications_a_review_would_still_take(db):
+    meeting = await service.create_meeting(STAFF, meeting_body())
+    ids = await fill_pool(meeting.id, 3, qualify=False)
+    assert await service.waiting_reviews(STAFF) == 3
+    await service.review(STAFF, ids[0], "qualified")
+    await Application.filter(id=ids[1]).update(resident_id=-ids[1], email="")  # account deleted
+    assert await service.waiting_reviews(STAFF) == 1
+    await Meeting.filter(id=meeting.id).update(commitment_status="ready")  # pool frozen
+    assert await service.waiting_reviews(STAFF) == 0
+    other_unit = Principal("staff", 99, "他区", role="organizer", unit_id=424242)
+    await Meeting.filter(id=meeting.id).update(commitment_status="none")
+    assert await service.waiting_reviews(other_unit) == 0

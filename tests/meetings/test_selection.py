@@ -136,6 +136,14 @@ def test_every_quota_problem_reads_as_a_chinese_sentence_with_its_numbers():
         error = _problem_error(problem)
         assert (error.code, error.status) == ("infeasible_quotas", 422)
         assert i18n.gettext(error.message, **error.params) == sentence, kind
+    token = i18n.set_locale("en")
+    try:
+        problem = selection.quota_problems(pool, cases["min_above_max"][0], 3)[0]
+        error = _problem_error(problem)
+        english = i18n.gettext(error.message, **error.params)
+        assert "Male" in english and "男" not in english and "性别" not in english
+    finally:
+        i18n._locale.reset(token)
 
 
 def _cli(path, *args: str) -> subprocess.CompletedProcess:

@@ -13,7 +13,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from canyu.audit import service as audit
-from canyu.core import clock, masking
+from canyu.core import clock, i18n, masking
 from canyu.core.districts import is_district
 from canyu.core.errors import Conflict, DomainError, NotFound
 from canyu.core.i18n import N_
@@ -627,8 +627,11 @@ def _problem_error(problem: dict) -> DomainError:
         return DomainError("infeasible_quotas", "配额无法满足。", 422)
     feature = problem.get("feature", "")
     params = {key: value for key, value in problem.items() if key != "kind"}
+    if "value" in params:  # 男, 市民 …: shown in the reader's language like the label
+        params["value"] = i18n.gettext(str(params["value"]))
     return DomainError(
-        "infeasible_quotas", message, 422, label=FEATURE_LABELS.get(feature, feature), **params
+        "infeasible_quotas", message, 422,
+        label=i18n.gettext(FEATURE_LABELS.get(feature, feature)), **params
     )
 
 
@@ -1100,9 +1103,14 @@ async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
 
 async def waiting_reviews(actor: Principal | None) -> int:
     """Applications waiting for the qualification review, in the actor's unit's meetings (every
-    unit's for an admin)."""
+    unit's for an admin): only those ``review`` would still take (the pool not frozen, the
+    applicant reachable)."""
     authorize(actor, ORGANIZERS)
-    query = Application.filter(status="submitted")
+    query = Application.filter(
+        status="submitted",
+        meeting__commitment_status__in=("none", "failed"),
+        resident_id__gt=0,
+    ).exclude(email="")
     if actor.role != "admin":
         query = query.filter(meeting__unit_id=actor.unit_id)
     return await query.count()
