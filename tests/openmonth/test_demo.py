@@ -51,3 +51,17 @@ async def test_demo_waiting_lists_form_only_behind_full_events(app):
         if counts[event.id]["waitlisted"]:
             assert event.taken == event.capacity, event.title
     assert any(counts[e.id]["waitlisted"] for e in events)
+
+
+async def test_demo_registrations_of_past_events_came_in_before_registration_closed(app):
+    from canyu.core import clock
+
+    await demo.load()
+    past = {e.id: e for e in await OpenEvent.all() if e.ends_at <= clock.now()}
+    assert past
+    for registration in await Registration.filter(event_id__in=list(past)):
+        event = past[registration.event_id]
+        assert event.registration_opens_at < registration.created_at
+        assert registration.created_at <= event.registration_closes_at < event.starts_at
+        if registration.checked_in_at is not None:
+            assert registration.created_at < registration.checked_in_at

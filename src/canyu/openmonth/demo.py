@@ -333,7 +333,8 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
     ``filled`` places confirmed (every fourth person brings a companion where the event allows
     it), then ``waiting`` people on the waiting list (the programme has a waiting list only
     for full events)."""
-    now = clock.now()
+    # Registrations came in while registration was open (and before now, for upcoming events).
+    until = min(clock.now(), event.registration_closes_at)
     places: list[int] = []  # per confirmed person: 1 + companions
     while sum(places) < filled:
         extra = 1 if companions and len(places) % 4 == 0 and sum(places) + 2 <= filled else 0
@@ -343,7 +344,7 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
     for i, taken_places in enumerate(asked):
         name, phone = _person(seed + i)
         # Spread over the time since registration opened, oldest first.
-        created = event.registration_opens_at + (now - event.registration_opens_at) * (
+        created = event.registration_opens_at + (until - event.registration_opens_at) * (
             (i + 1) / (len(asked) + 1)
         )
         status = "confirmed" if taken_places else "waitlisted"

@@ -97,9 +97,11 @@ async def catalogue(request: Request) -> Response:
     month_label = ""
     by_day: dict[date, list[Any]] = {}
     if view == "calendar":
+        # The month asked for, else the month of the next event, else of the latest one.
+        shown = upcoming[0] if upcoming else (past[0] if past else None)
         month = filters["month"] or (
-            clock.local(events[0].starts_at).strftime("%Y-%m")
-            if events
+            clock.local(shown.starts_at).strftime("%Y-%m")
+            if shown
             else clock.today().strftime("%Y-%m")
         )
         year, mon = int(month[:4]), int(month[5:])
@@ -114,6 +116,7 @@ async def catalogue(request: Request) -> Response:
         _ctx(
             events=upcoming,
             past_events=past,
+            now=now,
             counts=counts,
             filters=filters,
             view=view,
