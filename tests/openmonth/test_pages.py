@@ -156,6 +156,28 @@ async def test_staff_register_a_hotline_caller_by_hand(client, mailbox):
     assert mailbox.to("li.ayi@example.com")
 
 
+async def test_staff_narrow_the_registrants_to_a_status_or_a_name(client):
+    org = await organizer(client)
+    event = await create_event(client, org, capacity=2)
+    await html_staff_sign_in(client, "chengyun", "organizer", "区城运中心")
+    token = csrf_of((await client.get(f"/staff/events/{event['id']}")).text)
+    for name, phone in (("李阿姨", "13912345678"), ("王伯伯", "13912345679"), ("张奶奶", "13912345670")):
+        r = await client.post(
+            f"/staff/events/{event['id']}/phone",
+            data={"csrf_token": token, "name": name, "phone": phone},
+        )
+        assert r.status_code == 303
+    everyone = (await client.get(f"/staff/events/{event['id']}")).text
+    assert all(n in everyone for n in ("李阿姨", "王伯伯", "张奶奶"))
+    assert "显示 3 份，共 3 份报名" in everyone
+    waiting = (await client.get(f"/staff/events/{event['id']}?status=waitlisted")).text
+    assert "张奶奶" in waiting and "李阿姨" not in waiting and "显示 1 份，共 3 份报名" in waiting
+    by_phone = (await client.get(f"/staff/events/{event['id']}?q=5679")).text
+    assert "王伯伯" in by_phone and "张奶奶" not in by_phone
+    nothing = (await client.get(f"/staff/events/{event['id']}?q=赵&status=bogus")).text
+    assert "显示 0 份，共 3 份报名" in nothing and "还没有人报名" not in nothing
+
+
 async def test_no_shows_are_marked_after_the_start(client):
     org = await organizer(client)
     event = await create_event(client, org)

@@ -366,6 +366,16 @@ async def _staff_page(
 ) -> Response:
     me = user(request)
     event, rows = await service.registrants(me, event_id)
+    # The list can be narrowed to one status and to a name, phone, e-mail or ticket number (an
+    # organizer with hundreds of registrations on a phone at the door).
+    wanted = request.query_params.get("status", "")
+    wanted = wanted if wanted in service.STATUS_LABELS else ""
+    term = (request.query_params.get("q") or "").strip().lower()[:50]
+    shown = [
+        r for r in rows
+        if (not wanted or r.status == wanted)
+        and (not term or term in f"{r.name}\n{r.phone}\n{r.email}\n{r.ticket_code or ''}".lower())
+    ]
     _, ratings = await service.ratings_of(me, event_id)
     average = round(sum(r.stars for r in ratings) / len(ratings), 2) if ratings else None
     return render(
@@ -373,7 +383,9 @@ async def _staff_page(
         "openmonth/staff_event.html",
         _ctx(
             event=event,
-            rows=rows,
+            rows=shown,
+            total=len(rows),
+            list_filter={"status": wanted, "q": term},
             ratings=ratings,
             average=average,
             error=error,
