@@ -13,6 +13,7 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from canyu.accounts import service as accounts
@@ -1191,15 +1192,22 @@ def question_overdue(q: BoardQuestion, today: date | None = None) -> bool:
     return question_waiting(q) and (today or clock.today()) > q.due_on
 
 
-async def staff_questions(
-    actor: Principal | None, *, overdue_only: bool = False
-) -> list[BoardQuestion]:
+def _unit_questions(actor: Principal | None, *, overdue_only: bool) -> QuerySet[BoardQuestion]:
+    """The board questions the actor's unit answers (every unit's for an admin; the overdue
+    ones are an admin's list)."""
     actor = authorize(actor, ORGANIZERS)
     if overdue_only:
         authorize(actor, ("admin",))
     query = BoardQuestion.all()
     if actor.role != "admin":
         query = query.filter(unit_id=actor.unit_id)
+    return query
+
+
+async def staff_questions(
+    actor: Principal | None, *, overdue_only: bool = False
+) -> list[BoardQuestion]:
+    query = _unit_questions(actor, overdue_only=overdue_only)
     items = await query.prefetch_related("consultation").order_by("due_on", "id")
     today = clock.today()
     if overdue_only:
@@ -1216,12 +1224,8 @@ async def waiting_for_moderation(actor: Principal | None) -> int:
 async def waiting_questions(actor: Principal | None, *, overdue_only: bool = False) -> int:
     """Board questions (and follow-ups) waiting for an answer from the actor's unit (every
     unit for an admin), or only those past their due day."""
-    today = clock.today()
-    return sum(
-        1
-        for q in await staff_questions(actor, overdue_only=overdue_only)
-        if question_waiting(q) and (not overdue_only or question_overdue(q, today))
-    )
+    waiting = question_overdue if overdue_only else question_waiting  # overdue implies waiting
+    return sum(1 for q in await _unit_questions(actor, overdue_only=overdue_only) if waiting(q))
 
 
 async def public_questions(

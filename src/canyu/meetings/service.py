@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from canyu.audit import service as audit
@@ -1093,12 +1094,18 @@ async def suggestions_of(meeting: Meeting) -> list[Suggestion]:
     )
 
 
-async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
+def _overdue(actor: Principal | None) -> QuerySet[Suggestion]:
+    """Suggestions past their answer's due day, in the actor's unit's meetings (every unit's
+    for an admin)."""
     authorize(actor, ORGANIZERS)
     query = Suggestion.filter(status="processing", due_on__lt=clock.today())
     if actor.role != "admin":
         query = query.filter(meeting__unit_id=actor.unit_id)
-    return await query.order_by("due_on").prefetch_related("meeting", "topic")
+    return query
+
+
+async def overdue_suggestions(actor: Principal | None) -> list[Suggestion]:
+    return await _overdue(actor).order_by("due_on").prefetch_related("meeting", "topic")
 
 
 async def waiting_reviews(actor: Principal | None) -> int:
@@ -1117,8 +1124,8 @@ async def waiting_reviews(actor: Principal | None) -> int:
 
 
 async def waiting_overdue(actor: Principal | None) -> int:
-    """Suggestions past their answer's due day (the staff home's count)."""
-    return len(await overdue_suggestions(actor))
+    """How many suggestions are past their answer's due day (the staff home's count)."""
+    return await _overdue(actor).count()
 
 
 def masked_roster(invitations: list[Invitation]) -> list[dict]:

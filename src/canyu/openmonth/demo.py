@@ -336,9 +336,11 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
     # Registrations came in while registration was open (and before now, for upcoming events).
     until = min(clock.now(), event.registration_closes_at)
     places: list[int] = []  # per confirmed person: 1 + companions
-    while sum(places) < filled:
-        extra = 1 if companions and len(places) % 4 == 0 and sum(places) + 2 <= filled else 0
+    taken = 0
+    while taken < filled:
+        extra = 1 if companions and len(places) % 4 == 0 and taken + 2 <= filled else 0
         places.append(1 + extra)
+        taken += 1 + extra
     asked = [*places, *([0] * waiting)]  # 0: on the waiting list
     rows = []
     for i, taken_places in enumerate(asked):
@@ -367,7 +369,7 @@ async def _fill(event: OpenEvent, filled: int, waiting: int, companions: int, se
             )
         )
     await Registration.bulk_create(rows)
-    await OpenEvent.filter(id=event.id).update(taken=sum(places))
+    await OpenEvent.filter(id=event.id).update(taken=taken)
 
 
 async def load() -> list[str]:
